@@ -1,0 +1,324 @@
+// Package agent is the guest side of vmtest: the program that runs as PID 1
+// in the VM's initramfs. It mounts the pseudo file systems, probes what the
+// kernel supports, runs each selected matrix case in a fresh process tree,
+// streams KTAP over a dedicated serial port, and ends the VM.
+//
+// The same binary is also the host CLI; cmd/vmtest dispatches here when it
+// finds itself running as PID 1 or as a case process (argv[1] == CaseArg).
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/u-root/u-root/pkg/libinit"
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/guest/clone3"
+	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/ktap"
+	"github.com/vmtest/vmtest/internal/result"
+)
+
+// CaseArg is argv[1] of a case process; the agent re-executes itself with
+// it once per case and once more per namespace level of the case's setup.
+const CaseArg = "__vmtest-case"
+
+// Kernel command-line parameters the host sets (see host/qemu).
+const (
+	ParamResults     = "vmtest.results"      // tty of the result channel, e.g. ttyS1
+	ParamCases       = "vmtest.case"         // comma-separated ID globs
+	ParamCaseTimeout = "vmtest.case_timeout" // per-case limit, Go duration
+	ParamDebug       = "vmtest.debug"        // panic | hang | silent: test the host's failure handling
+)
+
+// Config is what the agent reads from the kernel command line.
+type Config struct {
+	ResultsTTY  string
+	Cases       []string
+	CaseTimeout time.Duration
+	Debug       string
+}
+
+// ParseCmdline extracts the agent's parameters from /proc/cmdline text.
+func ParseCmdline(cmdline string) (Config, error) {
+	c := Config{ResultsTTY: "ttyS1", CaseTimeout: 60 * time.Second}
+	for _, f := range strings.Fields(cmdline) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case ParamResults:
+			c.ResultsTTY = v
+		case ParamCases:
+			for _, p := range strings.Split(v, ",") {
+				if p != "" {
+					c.Cases = append(c.Cases, p)
+				}
+			}
+		case ParamCaseTimeout:
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return c, fmt.Errorf("bad %s=%q", ParamCaseTimeout, v)
+			}
+			c.CaseTimeout = d
+		case ParamDebug:
+			c.Debug = v
+		}
+	}
+	return c, nil
+}
+
+// guestNamespace is the minimal root file system the cases need. u-root's
+// libinit creates it; unlike libinit.CreateRootfs it does not try to mount
+// file systems a minimal kernel lacks (efivarfs, debugfs, cgroups), which
+// would only add noise to the console.
+var guestNamespace = []libinit.Creator{
+	libinit.Dir{Name: "/dev", Mode: 0o755},
+	libinit.Mount{Source: "devtmpfs", Target: "/dev", FSType: "devtmpfs"},
+	libinit.Dir{Name: "/proc", Mode: 0o555},
+	libinit.Mount{Source: "proc", Target: "/proc", FSType: "proc"},
+	libinit.Dir{Name: "/sys", Mode: 0o555},
+	libinit.Mount{Source: "sysfs", Target: "/sys", FSType: "sysfs"},
+	// A second procfs of the initial PID namespace, which stays visible
+	// when case processes mount their own namespace's procfs on /proc.
+	libinit.Dir{Name: "/rootproc", Mode: 0o555},
+	libinit.Mount{Source: "proc", Target: "/rootproc", FSType: "proc"},
+	libinit.Dir{Name: "/tmp", Mode: 0o1777},
+	libinit.Mount{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs"},
+}
+
+// Main is PID 1. It never returns: it ends the VM.
+func Main() {
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "vmtest-agent: "+format+"\n", args...) }
+	libinit.Create(guestNamespace, false)
+	libinit.SetEnv()
+
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	cfg, err := ParseCmdline(string(cmdline))
+	if err != nil {
+		logf("%v", err)
+	}
+	if cfg.Debug == "panic" {
+		// PID 1 exiting is a kernel panic on every kernel ("Attempted to
+		// kill init!"), which is exactly what the host must classify.
+		logf("debug: exiting PID 1 to provoke a kernel panic")
+		os.Exit(7)
+	}
+	out, err := openResults(cfg.ResultsTTY)
+	if err != nil {
+		logf("open result channel: %v", err)
+		powerOff()
+	}
+	if cfg.Debug == "silent" {
+		logf("debug: staying silent")
+		select {}
+	}
+	code := run(context.Background(), cfg, out, logf)
+	out.Close()
+	unix.Sync()
+	_ = code
+	powerOff()
+}
+
+func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...any)) error {
+	cases, err := matrix.Select(cfg.Cases)
+	if err != nil {
+		// The host validates patterns before booting; this is a safety net.
+		w := ktap.NewWriter(out, 0)
+		w.Info("error", err.Error())
+		return w.Done()
+	}
+	w := ktap.NewWriter(out, len(cases))
+	if cfg.Debug == "hang" {
+		logf("debug: hanging after the KTAP header")
+		select {}
+	}
+	feats, probeNotes := Probe()
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	pidMax, _ := clone3.PidMax()
+	w.Info("kernel", unix.ByteSliceToString(uts.Release[:])+" "+unix.ByteSliceToString(uts.Version[:]))
+	w.Info("features", feats.String())
+	w.Info("pid_max", strconv.Itoa(pidMax))
+	for _, n := range probeNotes {
+		w.Info("probe", n)
+	}
+	for _, c := range cases {
+		res := RunCase(ctx, c, feats, cfg.CaseTimeout)
+		if err := w.Case(res); err != nil {
+			return fmt.Errorf("write result of %s: %w", c.ID, err)
+		}
+	}
+	return w.Done()
+}
+
+// Probe finds out which features the running kernel has. The notes record
+// the raw answers, so a surprising verdict can be traced to its probe.
+func Probe() (matrix.Feature, []string) {
+	var f matrix.Feature
+	var notes []string
+	a := clone3.Args{ExitSignal: uint64(unix.SIGCHLD)}
+	pid, errno := clone3.Call(&a, clone3.SizeVer0, nil)
+	switch {
+	case errno == 0:
+		f |= matrix.Clone3
+		clone3.Reap(pid)
+		notes = append(notes, "clone3 VER0: ok")
+	default:
+		notes = append(notes, "clone3 VER0: "+matrix.ErrnoName(errno))
+	}
+	if f&matrix.Clone3 != 0 {
+		// PID 1 is this agent, so a kernel that understands set_tid answers
+		// EEXIST (after checking privilege, range and levels) without
+		// creating anything; one that does not know the field answers E2BIG.
+		one := []int32{1}
+		a := clone3.Args{ExitSignal: uint64(unix.SIGCHLD), SetTID: clone3.PtrTo(one), SetTIDSize: 1}
+		pid, errno := clone3.Call(&a, clone3.SizeVer1, nil)
+		if errno == 0 {
+			clone3.Reap(pid)
+		}
+		notes = append(notes, "clone3 VER1 set_tid [1]: "+matrix.ErrnoName(errno))
+		if errno == unix.EEXIST {
+			f |= matrix.SetTID
+		}
+	}
+	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
+		f |= matrix.PIDNS
+	}
+	if _, err := os.Stat("/proc/self/ns/user"); err == nil {
+		f |= matrix.UserNS
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n >= matrix.CapCheckpointRestore {
+			f |= matrix.CheckpointRestoreCap
+		}
+	}
+	return f, notes
+}
+
+// RunCase decides one case: unsupported or skipped when the kernel lacks
+// what it needs, otherwise run in a fresh process tree with a time limit.
+// Whatever happens inside (crash, hang, garbage output) becomes this case's
+// error; the agent goes on with the next case.
+func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration) result.Case {
+	res := result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}
+	if reason, unsupported := matrix.Missing(c.Needs, feats); reason != "" {
+		res.Outcome, res.Reason = result.Skip, reason
+		if unsupported {
+			res.Outcome = result.Unsupported
+		}
+		return res
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	cmd := exec.CommandContext(ctx, self, CaseArg, c.ID, "0", feats.String())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &limitedWriter{w: &stderr, n: 4096}
+	// Its own process group, so a timeout kills the whole tree, including
+	// namespace inits and raw children.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return unix.Kill(-cmd.Process.Pid, unix.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	runErr := cmd.Run()
+	elapsed := time.Since(start)
+	if ctx.Err() == context.DeadlineExceeded {
+		res.Outcome = result.Error
+		res.Reason = fmt.Sprintf("timeout: case did not finish within %s", timeout)
+		res.DurationMS = float64(elapsed.Microseconds()) / 1000
+		return res
+	}
+	var got result.Case
+	line := lastLine(stdout.Bytes())
+	if err := json.Unmarshal(line, &got); err != nil || got.ID != c.ID || !got.Outcome.Valid() {
+		res.Outcome = result.Error
+		res.Reason = fmt.Sprintf("case process gave no result (%v); stderr: %s", exitText(runErr), strings.TrimSpace(stderr.String()))
+		res.DurationMS = float64(elapsed.Microseconds()) / 1000
+		return res
+	}
+	got.DurationMS = float64(elapsed.Microseconds()) / 1000
+	return got
+}
+
+func lastLine(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return b[i+1:]
+	}
+	return b
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.String()
+	}
+	return err.Error()
+}
+
+// limitedWriter keeps the first n bytes: a runaway case must not exhaust
+// the guest's memory through its stderr.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
+
+// openResults opens the result channel's tty in raw mode: no CR/LF
+// translation, so the bytes the host reads are the KTAP stream as written.
+func openResults(tty string) (*os.File, error) {
+	path := "/dev/" + tty
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	if t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+		t.Oflag &^= unix.OPOST
+		t.Lflag &^= unix.ECHO | unix.ICANON | unix.ISIG | unix.IEXTEN
+		unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+	}
+	return f, nil
+}
+
+// powerOff ends the VM in a way that works with and without ACPI: first
+// QEMU's isa-debug-exit port (the host adds the device), which needs only
+// /dev/port; then an ACPI power-off; and as the last resort a reboot, which
+// QEMU's -no-reboot turns into an exit. The host normally quits QEMU over
+// QMP as soon as it has read the done record, so this is rarely reached.
+func powerOff() {
+	if f, err := os.OpenFile("/dev/port", os.O_WRONLY, 0); err == nil {
+		f.WriteAt([]byte{0}, DebugExitPort)
+		f.Close()
+	}
+	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	select {}
+}
+
+// DebugExitPort is the I/O port of QEMU's isa-debug-exit device.
+const DebugExitPort = 0xf4
+

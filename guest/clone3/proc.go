@@ -1,0 +1,173 @@
+package clone3
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProcRoot is where the initial PID namespace's procfs is mounted. Case
+// processes in nested namespaces mount their own procfs on /proc (Go's
+// os/exec writes uid_map through it), so the agent keeps a second
+// instance of the initial one at /rootproc; NSpid read there covers every
+// level from 0 down.
+var ProcRoot = "/proc"
+
+func init() {
+	if _, err := os.Stat("/rootproc/self"); err == nil {
+		ProcRoot = "/rootproc"
+	}
+}
+
+// Child describes a process created by clone3 after it exited.
+type Child struct {
+	PID   int   // in the caller's PID namespace
+	NSpid []int // from /proc/PID/status, outermost visible namespace first
+}
+
+// Reap waits for the child pid, which the caller created with clone3 and
+// which exits at once, reads its NSpid while it is a zombie (the PID is
+// still held then), and finally reaps it so the PID becomes free.
+func Reap(pid int) (Child, error) {
+	c := Child{PID: pid}
+	var info unix.Siginfo
+	// WNOWAIT: leave the zombie in place so /proc/PID/status still exists.
+	if err := waitid(pid, &info, unix.WEXITED|unix.WNOWAIT|unix.WALL); err != nil {
+		return c, fmt.Errorf("waitid(%d): %w", pid, err)
+	}
+	nspid, err := NSpid(pid)
+	var ws unix.WaitStatus
+	if _, werr := unix.Wait4(pid, &ws, unix.WALL, nil); werr != nil && err == nil {
+		err = fmt.Errorf("reap %d: %w", pid, werr)
+	}
+	c.NSpid = nspid
+	return c, err
+}
+
+func waitid(pid int, info *unix.Siginfo, options int) error {
+	for {
+		err := unix.Waitid(unix.P_PID, pid, info, options, nil)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// NSpid returns the NSpid line of /proc/PID/status: the process's PID in
+// every namespace from the one /proc was mounted in down to its own.
+// Kernels without PID namespaces have no NSpid line; then the PID itself is
+// the only level.
+func NSpid(pid int) ([]int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/status", ProcRoot, pid))
+	if err != nil {
+		return nil, fmt.Errorf("read status of %d: %w", pid, err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "NSpid:") {
+			continue
+		}
+		var out []int
+		for _, f := range strings.Fields(strings.TrimPrefix(line, "NSpid:")) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("parse NSpid %q of %d: %w", line, pid, err)
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	return []int{pid}, nil
+}
+
+// PidMax reads /proc/sys/kernel/pid_max. It is never assumed: minimal
+// kernels (CONFIG_BASE_SMALL) default to 4096, distributions to 4194304.
+func PidMax() (int, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		return 0, fmt.Errorf("read pid_max: %w", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("parse pid_max %q: %w", b, err)
+	}
+	return n, nil
+}
+
+// PIDInUse reports whether pid names a process or thread visible in /proc.
+func PIDInUse(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("%s/%d", ProcRoot, pid))
+	return err == nil
+}
+
+// ReapPidfd is Reap for a child created with CLONE_PIDFD. The pidfd's
+// fdinfo lists the child's PID at every level of the procfs's namespace
+// (the initial one in the guest) down to its own, whatever the caller's
+// depth; the child's /proc/PID/status is then read under its initial PID
+// and must agree. With reap false the zombie is left for the caller.
+func ReapPidfd(pid, pidfd int, reap bool) (Child, error) {
+	c := Child{PID: pid}
+	var info unix.Siginfo
+	if err := waitid(pid, &info, unix.WEXITED|unix.WNOWAIT|unix.WALL); err != nil {
+		return c, fmt.Errorf("waitid(%d): %w", pid, err)
+	}
+	fdinfo, err := fdinfoNSpid(pidfd)
+	if err == nil {
+		var status []int
+		status, err = NSpid(fdinfo[0])
+		if err == nil && !slicesEqual(status, fdinfo) {
+			err = fmt.Errorf("NSpid of child %d disagrees: pidfd fdinfo %v, /proc/%d/status %v", pid, fdinfo, fdinfo[0], status)
+		}
+		c.NSpid = status
+	}
+	if reap {
+		var ws unix.WaitStatus
+		if _, werr := unix.Wait4(pid, &ws, unix.WALL, nil); werr != nil && err == nil {
+			err = fmt.Errorf("reap %d: %w", pid, werr)
+		}
+	}
+	return c, err
+}
+
+func fdinfoNSpid(pidfd int) ([]int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/self/fdinfo/%d", ProcRoot, pidfd))
+	if err != nil {
+		return nil, fmt.Errorf("read pidfd fdinfo: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "NSpid:")
+		if !ok {
+			continue
+		}
+		var out []int
+		for _, f := range strings.Fields(rest) {
+			n, err := strconv.Atoi(f)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("bad pidfd NSpid line %q", line)
+			}
+			out = append(out, n)
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("pidfd fdinfo has no NSpid line: %q", b)
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

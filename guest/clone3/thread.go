@@ -1,0 +1,86 @@
+package clone3
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ThreadResult is what a thread created by Thread reports.
+type ThreadResult struct {
+	TID     int        // clone3's return value: the new thread's TID in the caller's namespace
+	SelfTID int32      // what the thread itself saw from gettid()
+	Errno   unix.Errno // clone3's error, if any
+}
+
+const threadStackSize = 64 << 10
+
+// Thread creates a thread (CLONE_THREAD|CLONE_VM|CLONE_SIGHAND) with the
+// given set_tid array, waits for it to exit, and reports both the TID the
+// kernel returned and the TID the thread observed itself.
+//
+// The thread runs on an mmap'd stack, executes gettid and exit, and never
+// enters Go code. All signals are blocked on the calling thread for the
+// duration so the new thread, which inherits the mask, cannot take a signal
+// that the Go runtime would try to handle on a thread it does not know.
+func Thread(setTID []int32) (ThreadResult, error) {
+	runtime.LockOSThread()
+	// The thread's signal mask is altered below; never hand it back to the
+	// scheduler. Exiting the goroutine while locked retires the thread.
+	stack, err := unix.Mmap(-1, 0, threadStackSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_STACK)
+	if err != nil {
+		return ThreadResult{}, fmt.Errorf("mmap thread stack: %w", err)
+	}
+	defer unix.Munmap(stack)
+
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
+		return ThreadResult{}, fmt.Errorf("block signals: %w", err)
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+
+	// ctid is set by the kernel to the TID (CLONE_PARENT_SETTID) and cleared
+	// with a futex wake when the thread exits (CLONE_CHILD_CLEARTID).
+	ctid := new(int32)
+	selfTID := new(int32)
+	a := Args{
+		Flags: unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
+			unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID,
+		ChildTID:   uint64(uintptr(unsafe.Pointer(ctid))),
+		ParentTID:  uint64(uintptr(unsafe.Pointer(ctid))),
+		Stack:      uint64(uintptr(unsafe.Pointer(&stack[0]))),
+		StackSize:  threadStackSize,
+		SetTID:     PtrTo(setTID),
+		SetTIDSize: uint64(len(setTID)),
+	}
+	r := rawClone3(unsafe.Pointer(&a), SizeVer1, selfTID)
+	runtime.KeepAlive(setTID)
+	if r < 0 {
+		return ThreadResult{Errno: unix.Errno(-r)}, nil
+	}
+	// Wait for the thread to exit so its stack can be freed.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v := atomic.LoadInt32(ctid)
+		if v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return ThreadResult{}, fmt.Errorf("thread %d did not exit within 10s", r)
+		}
+		ts := unix.Timespec{Nsec: 10e6}
+		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(ctid)), futexWait, uintptr(v), uintptr(unsafe.Pointer(&ts)), 0, 0)
+	}
+	runtime.KeepAlive(a)
+	return ThreadResult{TID: int(r), SelfTID: atomic.LoadInt32(selfTID)}, nil
+}
+
+// futexWait is FUTEX_WAIT from linux/futex.h (x/sys/unix does not export it).
+const futexWait = 0

@@ -1,0 +1,136 @@
+package matrix
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// unprivileged is the UID the matrix uses for a user without capabilities
+// (nobody).
+const unprivileged = 65534
+
+// Privilege: every level set_tid names needs CAP_SYS_ADMIN or (5.9+)
+// CAP_CHECKPOINT_RESTORE in the user namespace that owns that level's PID
+// namespace — not the caller's user namespace, and not only the initial one.
+// This was the point of the set_tid review: a container root must be able
+// to choose PIDs in the namespaces it owns and nowhere above.
+func init() {
+	userLevel := []Level{{UserNS: true}}
+	register("userns",
+		Case{
+			ID: "set_tid/userns/real-root", Rule: "root in the initial user namespace may choose a PID",
+			Expect: "pid F", Needs: SetTID,
+			Run: func(t *T) {
+				tid := t.Free(1)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/unprivileged-uid", Rule: "a uid without capabilities → EPERM",
+			Expect: "EPERM", Needs: SetTID, Setup: Setup{UID: unprivileged},
+			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(1)})) },
+		},
+		Case{
+			ID: "set_tid/userns/unprivileged-uid-taken-pid", Rule: "without privilege the answer is EPERM even for a taken PID (no probing of PIDs)",
+			Expect: "EPERM", Needs: SetTID, Setup: Setup{UID: unprivileged},
+			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: []int32{1}})) },
+		},
+		Case{
+			ID: "set_tid/userns/cap-checkpoint-restore-only-uid", Rule: "a non-root uid with only CAP_CHECKPOINT_RESTORE may choose a PID (5.9+)",
+			Expect: "pid F", Needs: SetTID | CheckpointRestoreCap,
+			Setup: Setup{UID: unprivileged, AmbientCaps: []uintptr{CapCheckpointRestore}},
+			Run: func(t *T) {
+				tid := t.Free(1)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/cap-sys-admin-only-uid", Rule: "a non-root uid with only CAP_SYS_ADMIN may choose a PID",
+			Expect: "pid F", Needs: SetTID,
+			Setup: Setup{UID: unprivileged, AmbientCaps: []uintptr{CapSysAdmin}},
+			Run: func(t *T) {
+				tid := t.Free(1)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/cap-checkpoint-restore-only-root", Rule: "uid 0 whose thread keeps only CAP_CHECKPOINT_RESTORE may choose a PID",
+			Expect: "pid F", Needs: SetTID | CheckpointRestoreCap,
+			Setup: Setup{KeepOnlyCaps: []uintptr{CapCheckpointRestore}},
+			Run: func(t *T) {
+				tid := t.Free(1)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/dropped-both-caps", Rule: "uid 0 without CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE → EPERM",
+			Expect: "EPERM", Needs: SetTID,
+			Setup: Setup{DropCaps: []uintptr{CapSysAdmin, CapCheckpointRestore}},
+			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(1)})) },
+		},
+		Case{
+			ID: "set_tid/userns/owner-sets-own-level", Rule: "root of a user namespace owning the PID namespace may set that level",
+			Expect: "pid F, nspid [F *]", Needs: SetTID | PIDNS | UserNS, Setup: Setup{Levels: userLevel},
+			Run: func(t *T) {
+				tid := t.Free(1)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/owner-ancestor-level-eperm", Rule: "… but not the level owned by the ancestor user namespace → EPERM",
+			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS, Setup: Setup{Levels: userLevel},
+			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(2)})) },
+		},
+		Case{
+			ID: "set_tid/userns/owner-newpid-owned-levels", Rule: "a new PID namespace made by the owner is owned too: [1, F] allowed",
+			Expect: "pid F, nspid [1 F *]", Needs: SetTID | PIDNS | UserNS, Setup: Setup{Levels: userLevel},
+			Run: func(t *T) {
+				tid := append([]int32{1}, t.Free(1)...)
+				t.Check(t.Want(tid, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/owner-newpid-ancestor-eperm", Rule: "[1, F, G] from the owner reaches level 0 → EPERM",
+			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS, Setup: Setup{Levels: userLevel},
+			Run: func(t *T) {
+				tid := append([]int32{1}, t.Free(2)...)
+				t.Check(Errno(unix.EPERM), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/owned-level-2-of-2", Rule: "user namespace created at level 2: level 2 allowed",
+			Expect: "pid F, nspid [F * *]", Needs: SetTID | PIDNS | UserNS,
+			Setup: Setup{Levels: []Level{{}, {UserNS: true}}},
+			Run: func(t *T) {
+				tid := t.Free(1)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/unowned-level-1-of-2", Rule: "… level 1 belongs to the initial user namespace although it is not level 0 → EPERM",
+			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS,
+			Setup: Setup{Levels: []Level{{}, {UserNS: true}}},
+			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(2)})) },
+		},
+		Case{
+			ID: "set_tid/userns/owned-levels-1-and-2", Rule: "user namespace at level 1 owns levels 1 and 2: [F, G] allowed at depth 2",
+			Expect: "pid F, nspid [F G *]", Needs: SetTID | PIDNS | UserNS,
+			Setup: Setup{Levels: []Level{{UserNS: true}, {}}},
+			Run: func(t *T) {
+				tid := t.Free(2)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/owned-levels-1-and-2-not-0", Rule: "… and [F, G, H] reaching level 0 → EPERM",
+			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS,
+			Setup: Setup{Levels: []Level{{UserNS: true}, {}}},
+			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(3)})) },
+		},
+		Case{
+			ID: "set_tid/userns/nonroot-in-owner-userns", Rule: "a non-root uid inside the owning user namespace has no capability → EPERM",
+			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS,
+			Setup: Setup{Levels: userLevel, UID: 1000},
+			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(1)})) },
+		},
+	)
+}

@@ -1,0 +1,296 @@
+package matrix
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/guest/clone3"
+	"github.com/vmtest/vmtest/internal/result"
+)
+
+// T is a case body's handle: it makes clone3 calls, picks PIDs and records
+// the verdict. A body calls Check exactly once with its final expectation;
+// Fatalf ends the case as an error (the setup failed, so nothing was
+// learned about the kernel).
+type T struct {
+	// PidMax is /proc/sys/kernel/pid_max, read at run time.
+	PidMax int
+	// Depth is the PID namespace level the body runs at.
+	Depth int
+
+	res      result.Case
+	decided  bool
+	used     map[int]bool
+	nextFree int
+}
+
+// errFatal unwinds a body after Fatalf.
+var errFatal = errors.New("case aborted")
+
+// NewT prepares a T for case c running at the given depth.
+func NewT(c Case, depth int) (*T, error) {
+	pm, err := clone3.PidMax()
+	if err != nil {
+		return nil, err
+	}
+	return &T{PidMax: pm, Depth: depth, res: result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}, used: map[int]bool{}}, nil
+}
+
+// RunBody runs c.Run under t and returns the recorded result. A panic in
+// the body is the case's error, never the agent's.
+func RunBody(c Case, t *T) (res result.Case) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil && r != errFatal {
+			t.res.Outcome = result.Error
+			t.res.Reason = fmt.Sprintf("case body panicked: %v", r)
+		}
+		if !t.decided && t.res.Outcome == "" {
+			t.res.Outcome = result.Error
+			t.res.Reason = "case body recorded no verdict"
+		}
+		t.res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+		res = t.res
+	}()
+	c.Run(t)
+	return
+}
+
+// Fatalf ends the case with outcome error.
+func (t *T) Fatalf(format string, args ...any) {
+	t.res.Outcome = result.Error
+	t.res.Reason = fmt.Sprintf(format, args...)
+	t.decided = true
+	panic(errFatal)
+}
+
+// Infof attaches information that is reported but never judged.
+func (t *T) Infof(format string, args ...any) {
+	if t.res.Info != "" {
+		t.res.Info += "; "
+	}
+	t.res.Info += fmt.Sprintf(format, args...)
+}
+
+// Check records the expectation and the observation and decides the case.
+func (t *T) Check(want, got result.Answer) {
+	t.res.Expected, t.res.Observed = &want, &got
+	t.decided = true
+	if want.Matches(got) {
+		t.res.Outcome = result.Pass
+		return
+	}
+	t.res.Outcome = result.Fail
+	t.res.Reason = fmt.Sprintf("expected %s, got %s", want, got)
+}
+
+// Fail decides the case as failed for a reason Answer cannot express.
+func (t *T) Fail(want, got result.Answer, reason string) {
+	t.res.Expected, t.res.Observed = &want, &got
+	t.res.Outcome = result.Fail
+	t.res.Reason = reason
+	t.decided = true
+}
+
+// Require checks an intermediate step of a multi-step case: when got does
+// not match want, the case fails right there with the step named.
+func (t *T) Require(step string, want, got result.Answer) {
+	if want.Matches(got) {
+		return
+	}
+	t.res.Expected, t.res.Observed = &want, &got
+	t.res.Outcome = result.Fail
+	t.res.Reason = fmt.Sprintf("%s: expected %s, got %s", step, want, got)
+	t.decided = true
+	panic(errFatal)
+}
+
+// Free returns n distinct PIDs that are free in every PID namespace the
+// body can see. They come from the upper part of the PID range, which a
+// freshly booted guest never reaches, and are checked against /proc (the
+// initial namespace's, where the most PIDs are in use).
+func (t *T) Free(n int) []int32 {
+	if t.nextFree == 0 {
+		t.nextFree = t.PidMax * 3 / 4
+	}
+	var out []int32
+	for len(out) < n {
+		p := t.nextFree
+		t.nextFree--
+		if p <= 300 {
+			t.Fatalf("ran out of free PIDs below pid_max %d", t.PidMax)
+		}
+		if t.used[p] || clone3.PIDInUse(p) {
+			continue
+		}
+		t.used[p] = true
+		out = append(out, int32(p))
+	}
+	return out
+}
+
+// Call describes one clone3 call made by T.Clone.
+type Call struct {
+	Flags  uint64
+	SetTID []int32
+	// Size is the struct size passed; 0 means SizeVer1 and SizeZero a
+	// literal 0.
+	Size int
+	// SetTIDPtr, when non-zero, replaces the set_tid pointer (to pass
+	// invalid addresses); SetTIDSize, when non-nil, replaces the count.
+	SetTIDPtr  uint64
+	SetTIDSize *uint64
+	// ExitSignal replaces SIGCHLD when non-nil.
+	ExitSignal *uint64
+	// Tail is written after the VER2 fields (for oversized structs).
+	Tail []byte
+	// Cgroup sets clone_args.cgroup.
+	Cgroup uint64
+	// KeepZombie leaves the child unreaped; the caller reaps it with Reap.
+	KeepZombie bool
+}
+
+// SizeZero asks Clone for a struct size of literally 0.
+const SizeZero = -1
+
+// Clone makes the call and returns the kernel's answer. CLONE_PIDFD is
+// always added so the child can be found from any namespace depth: the
+// guest's /proc is the initial namespace's procfs, and the pidfd's fdinfo
+// gives the child's PID at every level from 0 down. A child exits at once;
+// Clone reads its NSpid from /proc/PID/status while it is a zombie (cross-
+// checked with the fdinfo) and then reaps it, unless KeepZombie is set, so
+// the PIDs are free again when Clone returns.
+func (t *T) Clone(c Call) result.Answer {
+	pidfd := int32(-1)
+	a := clone3.Args{
+		Flags:      c.Flags | unix.CLONE_PIDFD,
+		PidFD:      uint64(uintptr(unsafe.Pointer(&pidfd))),
+		ExitSignal: uint64(unix.SIGCHLD),
+		SetTID:     clone3.PtrTo(c.SetTID),
+		SetTIDSize: uint64(len(c.SetTID)),
+		Cgroup:     c.Cgroup,
+	}
+	if c.SetTIDPtr != 0 {
+		a.SetTID = c.SetTIDPtr
+	}
+	if c.SetTIDSize != nil {
+		a.SetTIDSize = *c.SetTIDSize
+	}
+	if c.ExitSignal != nil {
+		a.ExitSignal = *c.ExitSignal
+	}
+	size := c.Size
+	switch size {
+	case 0:
+		size = clone3.SizeVer1
+	case SizeZero:
+		size = 0
+	}
+	if size < clone3.SizeVer0 {
+		// The kernel rejects the struct before looking at it; no pidfd.
+		a.Flags &^= unix.CLONE_PIDFD
+	}
+	pid, errno := clone3.Call(&a, size, c.Tail)
+	runtime.KeepAlive(c.SetTID)
+	runtime.KeepAlive(&pidfd)
+	if errno != 0 {
+		return result.Answer{Errno: ErrnoName(errno)}
+	}
+	if pidfd < 0 {
+		// A struct too small to hold the pidfd field still made a child.
+		child, err := clone3.Reap(pid)
+		if err != nil {
+			t.Fatalf("inspect child %d: %v", pid, err)
+		}
+		return result.Answer{PID: pid, NSpid: reversed(child.NSpid)}
+	}
+	defer unix.Close(int(pidfd))
+	child, err := clone3.ReapPidfd(pid, int(pidfd), !c.KeepZombie)
+	if err != nil {
+		t.Fatalf("inspect child %d: %v", pid, err)
+	}
+	return result.Answer{PID: pid, NSpid: reversed(child.NSpid)}
+}
+
+// Reap reaps a child left by a KeepZombie call.
+func (t *T) Reap(pid int) {
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+		t.Fatalf("reap %d: %v", pid, err)
+	}
+}
+
+// reversed turns an NSpid line (outermost namespace first) into set_tid
+// order (innermost first).
+func reversed(nspid []int) []int {
+	out := slices.Clone(nspid)
+	slices.Reverse(out)
+	return out
+}
+
+// Want builds the expected answer for a successful call made at the body's
+// depth: the child lives newPID levels deeper (0 or 1), set_tid gives the
+// innermost PIDs and the kernel picks the rest (0 = any).
+func (t *T) Want(setTID []int32, newPID bool) result.Answer {
+	levels := t.Depth + 1
+	if newPID {
+		levels++
+	}
+	ns := make([]int, levels)
+	for i := range setTID {
+		if i < levels {
+			ns[i] = int(setTID[i])
+		}
+	}
+	callerIdx := 0
+	if newPID {
+		callerIdx = 1
+	}
+	return result.Answer{PID: ns[callerIdx], NSpid: ns}
+}
+
+// Errno is the expectation "the call fails with e".
+func Errno(e unix.Errno) result.Answer { return result.Answer{Errno: ErrnoName(e)} }
+
+// ErrnoName returns the symbolic name of e ("EINVAL"), or "errno N".
+func ErrnoName(e unix.Errno) string {
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return "errno " + strconv.Itoa(int(e))
+}
+
+// Self returns the body's own PID in its namespace.
+func Self() int { return os.Getpid() }
+
+// U64 returns a pointer to v, for Call's optional fields.
+func U64(v uint64) *uint64 { return &v }
+
+// GuardedArray maps two pages, copies vals so that they end exactly at the
+// boundary between a readable page and an inaccessible one, and returns
+// the address of the first value. Reading len(vals)+extra values from it
+// crosses into the inaccessible page. The mapping is never unmapped: the
+// case process is short-lived.
+func (t *T) GuardedArray(vals []int32) uint64 {
+	page := os.Getpagesize()
+	m, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	if err := unix.Mprotect(m[page:], unix.PROT_NONE); err != nil {
+		t.Fatalf("mprotect: %v", err)
+	}
+	off := page - 4*len(vals)
+	for i, v := range vals {
+		*(*int32)(unsafe.Pointer(&m[off+4*i])) = v
+	}
+	return uint64(uintptr(unsafe.Pointer(&m[off])))
+}

@@ -1,0 +1,80 @@
+// Package fetch obtains kernels the toolkit does not build itself: today
+// Debian's packaged kernel, downloaded with apt-get and unpacked into the
+// cache (never into the repository).
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// DebianMeta is the metapackage whose dependency names the current kernel.
+const DebianMeta = "linux-image-amd64"
+
+var imagePkg = regexp.MustCompile(`Depends: (linux-image-[0-9][^\s]*)`)
+
+// DebianKernel returns the path of the current Debian kernel's vmlinuz,
+// downloading and unpacking its package under cacheDir on first use.
+func DebianKernel(ctx context.Context, cacheDir string) (string, error) {
+	out, err := run(ctx, "", "apt-cache", "depends", DebianMeta)
+	if err != nil {
+		return "", fmt.Errorf("find Debian's kernel package (run apt-get update first?): %w", err)
+	}
+	m := imagePkg.FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("apt-cache depends %s names no linux-image package; run apt-get update", DebianMeta)
+	}
+	pkg := m[1]
+	dir := filepath.Join(cacheDir, "kernels", pkg)
+	release := strings.TrimPrefix(pkg, "linux-image-")
+	vmlinuz := filepath.Join(dir, "boot", "vmlinuz-"+release)
+	if _, err := os.Stat(vmlinuz); err == nil {
+		return vmlinuz, nil
+	}
+	tmp, err := os.MkdirTemp(cacheDir, ".fetch-")
+	if err != nil {
+		if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+			return "", err
+		}
+		if tmp, err = os.MkdirTemp(cacheDir, ".fetch-"); err != nil {
+			return "", err
+		}
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := run(ctx, tmp, "apt-get", "download", "-q", pkg); err != nil {
+		return "", fmt.Errorf("download %s: %w", pkg, err)
+	}
+	debs, _ := filepath.Glob(filepath.Join(tmp, pkg+"_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("download %s: expected one .deb, found %d", pkg, len(debs))
+	}
+	unpacked := filepath.Join(tmp, "root")
+	if _, err := run(ctx, "", "dpkg-deb", "-x", debs[0], unpacked); err != nil {
+		return "", fmt.Errorf("unpack %s: %w", debs[0], err)
+	}
+	// Keep only /boot: the modules are not used by the initramfs.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(filepath.Join(unpacked, "boot"), filepath.Join(dir, "boot")); err != nil {
+		return "", fmt.Errorf("install %s: %w", pkg, err)
+	}
+	return vmlinuz, nil
+}
+
+func run(ctx context.Context, dir, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}

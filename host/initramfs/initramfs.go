@@ -1,0 +1,149 @@
+// Package initramfs writes the guest's initramfs: a newc cpio archive, made
+// in-process with u-root's cpio package, holding the static guest agent as
+// /init and the few device nodes the kernel and agent need before devtmpfs
+// is mounted. No Go toolchain is needed at run time: the agent is the
+// vmtest binary itself.
+//
+// Archives are cached by the agent binary's hash, so repeated runs reuse
+// the same file.
+package initramfs
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// formatVersion changes whenever the archive layout changes, so old cache
+// entries are not reused.
+const formatVersion = "1"
+
+// Records returns the archive's records for an agent binary of the given
+// contents reader. Device nodes are included because the kernel opens
+// /dev/console for PID 1's stdio before any file system is mounted.
+func Records(agent io.ReaderAt, agentSize int64) []cpio.Record {
+	dir := func(name string, perm uint64) cpio.Record { return cpio.Directory(name, perm) }
+	recs := []cpio.Record{
+		dir("dev", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.CharDev("dev/null", 0o666, 1, 3),
+		cpio.CharDev("dev/port", 0o640, 1, 4),
+		cpio.CharDev("dev/ttyS0", 0o660, 4, 64),
+		cpio.CharDev("dev/ttyS1", 0o660, 4, 65),
+		dir("proc", 0o555),
+		dir("rootproc", 0o555),
+		dir("sys", 0o555),
+		dir("tmp", 0o1777),
+		dir("etc", 0o755),
+		cpio.StaticFile("etc/passwd", "root:x:0:0:root:/:/init\nnobody:x:65534:65534:nobody:/:/init\n", 0o644),
+		cpio.StaticFile("etc/group", "root:x:0:\nnogroup:x:65534:\n", 0o644),
+		{
+			ReaderAt: agent,
+			Info: cpio.Info{
+				Name:     "init",
+				Mode:     cpio.S_IFREG | 0o755,
+				FileSize: uint64(agentSize),
+			},
+		},
+	}
+	for i := range recs {
+		recs[i] = cpio.MakeReproducible(recs[i])
+	}
+	return recs
+}
+
+// Write writes the archive for the agent at agentPath to w.
+func Write(w io.Writer, agentPath string) error {
+	f, err := os.Open(agentPath)
+	if err != nil {
+		return fmt.Errorf("open guest agent: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat guest agent: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	cw := cpio.Newc.Writer(bw)
+	if err := cpio.WriteRecordsAndDirs(cw, Records(f, st.Size())); err != nil {
+		return fmt.Errorf("write initramfs: %w", err)
+	}
+	if err := cpio.WriteTrailer(cw); err != nil {
+		return fmt.Errorf("write initramfs trailer: %w", err)
+	}
+	return bw.Flush()
+}
+
+// CheckStatic verifies that the agent binary can run as PID 1 of an
+// initramfs: a 64-bit x86 ELF without a dynamic loader.
+func CheckStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("guest agent %s: %w", path, err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		return fmt.Errorf("guest agent %s is built for %v, the guest is x86-64", path, f.Machine)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("guest agent %s is dynamically linked and cannot be the guest's /init; build it with CGO_ENABLED=0 (make build does)", path)
+		}
+	}
+	return nil
+}
+
+// Cached returns the path of the archive for agentPath in cacheDir,
+// building it on first use. Concurrent callers are safe: the archive is
+// written to a temporary file and renamed into place.
+func Cached(agentPath, cacheDir string) (string, error) {
+	if err := CheckStatic(agentPath); err != nil {
+		return "", err
+	}
+	sum, err := fileHash(agentPath)
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(cacheDir, "initramfs-"+formatVersion+"-"+sum[:16]+".cpio")
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("create cache dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(cacheDir, ".initramfs-*")
+	if err != nil {
+		return "", fmt.Errorf("create initramfs: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	werr := Write(tmp, agentPath)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", fmt.Errorf("install initramfs: %w", err)
+	}
+	return dst, nil
+}
+
+func fileHash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash guest agent: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash guest agent: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,234 @@
+// Package ktap writes and reads the subset of KTAP (the kernel's test
+// output format, Documentation/dev-tools/ktap.rst) that vmtest streams from
+// the guest agent to the host over a serial port.
+//
+// Each case is one test line ("ok N id" / "not ok N id"), with SKIP and
+// ERROR directives for outcomes that are neither pass nor fail. A
+// diagnostic line before it carries the case's full structured result as
+// JSON, so the stream stays valid KTAP for any KTAP reader while vmtest
+// loses nothing. The stream ends with a done record: without it the host
+// cannot tell a finished run from a guest that died mid-way.
+package ktap
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/vmtest/vmtest/internal/result"
+)
+
+const (
+	versionLine = "KTAP version 1"
+	casePrefix  = "# vmtest-case "
+	donePrefix  = "# vmtest-done "
+	infoPrefix  = "# vmtest-info "
+	// unsupportedTag starts the SKIP reason of unsupported cases, which
+	// KTAP has no directive for.
+	unsupportedTag = "unsupported: "
+)
+
+// Writer emits a KTAP stream. It is not safe for concurrent use.
+type Writer struct {
+	w   *bufio.Writer
+	n   int
+	err error
+}
+
+// NewWriter starts a stream on w with the version line and the plan.
+func NewWriter(w io.Writer, plan int) *Writer {
+	kw := &Writer{w: bufio.NewWriter(w)}
+	kw.printf("%s\n1..%d\n", versionLine, plan)
+	return kw
+}
+
+func (kw *Writer) printf(format string, args ...any) {
+	if kw.err != nil {
+		return
+	}
+	if _, err := fmt.Fprintf(kw.w, format, args...); err != nil {
+		kw.err = err
+		return
+	}
+	kw.err = kw.w.Flush()
+}
+
+// Info writes a key/value diagnostic the host records for the whole run
+// (kernel version, pid_max, features found).
+func (kw *Writer) Info(key, value string) error {
+	kw.printf("%s%s=%s\n", infoPrefix, key, oneLine(value))
+	return kw.err
+}
+
+// Case writes one case's result as a diagnostic plus a test line.
+func (kw *Writer) Case(c result.Case) error {
+	kw.n++
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode case %s: %w", c.ID, err)
+	}
+	kw.printf("%s%s\n%s\n", casePrefix, b, TestLine(kw.n, c))
+	return kw.err
+}
+
+// Done writes the done record: every case the plan promised was reported.
+func (kw *Writer) Done() error {
+	kw.printf("%s%d\n", donePrefix, kw.n)
+	return kw.err
+}
+
+// TestLine renders the KTAP test line for case number n.
+func TestLine(n int, c result.Case) string {
+	reason := oneLine(c.Reason)
+	switch c.Outcome {
+	case result.Pass:
+		return fmt.Sprintf("ok %d %s", n, c.ID)
+	case result.Skip:
+		return fmt.Sprintf("ok %d %s # SKIP %s", n, c.ID, reason)
+	case result.Unsupported:
+		return fmt.Sprintf("ok %d %s # SKIP %s%s", n, c.ID, unsupportedTag, reason)
+	case result.Error:
+		return fmt.Sprintf("not ok %d %s # ERROR %s", n, c.ID, reason)
+	default:
+		return fmt.Sprintf("not ok %d %s", n, c.ID)
+	}
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ") }
+
+// Event is one thing the parser recognised in the stream.
+type Event struct {
+	Kind EventKind
+	// Plan is the number of cases announced (KindPlan).
+	Plan int
+	// Case is set for KindCase.
+	Case result.Case
+	// Key and Value are set for KindInfo.
+	Key, Value string
+	// Count is the number of cases the done record claims (KindDone).
+	Count int
+}
+
+// EventKind tells events apart.
+type EventKind int
+
+// The event kinds.
+const (
+	KindVersion EventKind = iota + 1
+	KindPlan
+	KindInfo
+	KindCase
+	KindDone
+)
+
+// Parser turns lines of a KTAP stream into events. Serial consoles add
+// carriage returns and the kernel may interleave noise before the version
+// line; both are tolerated. It is fed line by line so the host can show
+// progress while the guest runs.
+type Parser struct {
+	started bool
+	pending *result.Case
+	// Cases collects every case seen so far, in stream order.
+	Cases []result.Case
+	// Plan is the announced number of cases, -1 before the plan line.
+	Plan int
+	// Done is set once the done record has been seen.
+	Done bool
+	// Info collects the run-level diagnostics.
+	Info map[string]string
+}
+
+// NewParser returns a parser awaiting the version line.
+func NewParser() *Parser { return &Parser{Plan: -1, Info: map[string]string{}} }
+
+// Feed parses one line (with or without its line ending). It returns the
+// event the line produced, if any, and an error for a malformed line inside
+// the stream; the parser stays usable after an error.
+func (p *Parser) Feed(line string) (*Event, error) {
+	line = strings.TrimRight(line, "\r\n")
+	line = strings.TrimLeft(line, "\r")
+	if !p.started {
+		if line == versionLine {
+			p.started = true
+			return &Event{Kind: KindVersion}, nil
+		}
+		return nil, nil // noise before the stream starts
+	}
+	switch {
+	case strings.HasPrefix(line, "1.."):
+		n, err := strconv.Atoi(strings.TrimPrefix(line, "1.."))
+		if err != nil {
+			return nil, fmt.Errorf("bad plan line %q", line)
+		}
+		p.Plan = n
+		return &Event{Kind: KindPlan, Plan: n}, nil
+	case strings.HasPrefix(line, casePrefix):
+		var c result.Case
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, casePrefix)), &c); err != nil {
+			return nil, fmt.Errorf("bad case record %q: %w", line, err)
+		}
+		p.pending = &c
+		return nil, nil
+	case strings.HasPrefix(line, infoPrefix):
+		k, v, _ := strings.Cut(strings.TrimPrefix(line, infoPrefix), "=")
+		p.Info[k] = v
+		return &Event{Kind: KindInfo, Key: k, Value: v}, nil
+	case strings.HasPrefix(line, donePrefix):
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, donePrefix)))
+		if err != nil {
+			return nil, fmt.Errorf("bad done record %q", line)
+		}
+		p.Done = true
+		return &Event{Kind: KindDone, Count: n}, nil
+	case strings.HasPrefix(line, "ok ") || strings.HasPrefix(line, "not ok "):
+		c, err := p.testLine(line)
+		if err != nil {
+			return nil, err
+		}
+		p.Cases = append(p.Cases, c)
+		return &Event{Kind: KindCase, Case: c}, nil
+	}
+	return nil, nil // other diagnostics and unknown lines are allowed by KTAP
+}
+
+// testLine decodes a test line, preferring the structured record that
+// preceded it when it names the same case.
+func (p *Parser) testLine(line string) (result.Case, error) {
+	ok := strings.HasPrefix(line, "ok ")
+	rest := strings.TrimPrefix(strings.TrimPrefix(line, "not "), "ok ")
+	numStr, rest, _ := strings.Cut(rest, " ")
+	if _, err := strconv.Atoi(numStr); err != nil {
+		return result.Case{}, fmt.Errorf("bad test number in %q", line)
+	}
+	id, directive, _ := strings.Cut(rest, " # ")
+	id = strings.TrimSpace(id)
+	c := result.Case{ID: id}
+	if p.pending != nil && p.pending.ID == id {
+		c = *p.pending
+	}
+	p.pending = nil
+	// The test line is authoritative for the outcome: it is what any KTAP
+	// tool would read.
+	dirWord, reason, _ := strings.Cut(directive, " ")
+	switch {
+	case ok && strings.EqualFold(dirWord, "SKIP"):
+		if r, found := strings.CutPrefix(reason, unsupportedTag); found {
+			c.Outcome, reason = result.Unsupported, r
+		} else {
+			c.Outcome = result.Skip
+		}
+	case ok:
+		c.Outcome = result.Pass
+	case strings.EqualFold(dirWord, "ERROR") || strings.EqualFold(dirWord, "TIMEOUT"):
+		c.Outcome = result.Error
+	default:
+		c.Outcome = result.Fail
+	}
+	if c.Reason == "" && dirWord != "" {
+		c.Reason = reason
+	}
+	return c, nil
+}
