@@ -124,6 +124,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Timeouts.Boot, "boot-timeout", 0, "time until the guest agent must report (default 20s under KVM, 60s under TCG)")
 	fs.DurationVar(&o.Timeouts.Case, "case-timeout", 0, "time one case may take (default 20s under KVM, 60s under TCG)")
 	fs.DurationVar(&o.Timeouts.Run, "timeout", 0, "time the whole VM may take (default 5m under KVM, 15m under TCG)")
+	fs.BoolVar(&o.VerboseConsole, "verbose-console", false, "keep the kernel's full boot log in console.log (slower under TCG; oopses and panics are always logged in full)")
+	var appendFlag caseFlag
+	fs.Var(&appendFlag, "append", "extra kernel command-line parameter (repeatable)")
 	jsonOut := fs.Bool("json", false, "print result.json to stdout instead of the table")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -133,6 +136,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	o.Cases = cases
+	o.Append = appendFlag
 	o.Progress = stderr
 	if o.Kernel == "debian" {
 		cache := o.CacheDir

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,7 @@ const (
 	ParamCases       = "vmtest.case"         // comma-separated ID globs
 	ParamCaseTimeout = "vmtest.case_timeout" // per-case limit, Go duration
 	ParamDebug       = "vmtest.debug"        // panic | hang | silent: test the host's failure handling
+	ParamJobs        = "vmtest.jobs"         // cases run at once (default: one per vCPU)
 )
 
 // Config is what the agent reads from the kernel command line.
@@ -48,6 +50,7 @@ type Config struct {
 	Cases       []string
 	CaseTimeout time.Duration
 	Debug       string
+	Jobs        int
 }
 
 // ParseCmdline extracts the agent's parameters from /proc/cmdline text.
@@ -72,6 +75,12 @@ func ParseCmdline(cmdline string) (Config, error) {
 			c.CaseTimeout = d
 		case ParamDebug:
 			c.Debug = v
+		case ParamJobs:
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return c, fmt.Errorf("bad %s=%q", ParamJobs, v)
+			}
+			c.Jobs = min(n, matrix.MaxSlots)
 		}
 	}
 	return c, nil
@@ -152,13 +161,76 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	for _, n := range probeNotes {
 		w.Info("probe", n)
 	}
-	for _, c := range cases {
-		res := RunCase(ctx, c, feats, cfg.CaseTimeout)
-		if err := w.Case(res); err != nil {
-			return fmt.Errorf("write result of %s: %w", c.ID, err)
-		}
+	jobs := cfg.Jobs
+	if jobs == 0 {
+		jobs = min(runtime.NumCPU(), matrix.MaxSlots)
+	}
+	err = runAll(ctx, cases, jobs, func(c matrix.Case, slot int) result.Case {
+		return RunCase(ctx, c, feats, cfg.CaseTimeout, slot)
+	}, w.Case)
+	if err != nil {
+		return err
 	}
 	return w.Done()
+}
+
+// runAll runs the cases on jobs workers and reports results in matrix
+// order, each as soon as it and all before it are done. Exclusive cases
+// run one at a time after all the others.
+func runAll(ctx context.Context, cases []matrix.Case, jobs int, runOne func(matrix.Case, int) result.Case, report func(result.Case) error) error {
+	results := make([]*result.Case, len(cases))
+	done := make(chan int)
+	var shared, exclusive []int
+	for i, c := range cases {
+		if c.Exclusive {
+			exclusive = append(exclusive, i)
+		} else {
+			shared = append(shared, i)
+		}
+	}
+	work := make(chan int)
+	for slot := 0; slot < jobs; slot++ {
+		go func() {
+			for i := range work {
+				r := runOne(cases[i], slot)
+				results[i] = &r
+				done <- i
+			}
+		}()
+	}
+	go func() {
+		for _, i := range shared {
+			work <- i
+		}
+		// Wait until the shared phase has drained before going exclusive:
+		// the feeder hands out exclusive cases one by one below.
+	}()
+	next, finished := 0, 0
+	flush := func() error {
+		for next < len(cases) && results[next] != nil {
+			if err := report(*results[next]); err != nil {
+				return fmt.Errorf("write result of %s: %w", cases[next].ID, err)
+			}
+			next++
+		}
+		return nil
+	}
+	for finished < len(shared) {
+		<-done
+		finished++
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	for _, i := range exclusive {
+		work <- i
+		<-done
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	close(work)
+	return flush()
 }
 
 // Probe finds out which features the running kernel has. The notes record
@@ -209,7 +281,7 @@ func Probe() (matrix.Feature, []string) {
 // what it needs, otherwise run in a fresh process tree with a time limit.
 // Whatever happens inside (crash, hang, garbage output) becomes this case's
 // error; the agent goes on with the next case.
-func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration) result.Case {
+func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
 	res := result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}
 	if reason, unsupported := matrix.Missing(c.Needs, feats); reason != "" {
 		res.Outcome, res.Reason = result.Skip, reason
@@ -225,7 +297,7 @@ func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout t
 	if err != nil {
 		self = "/proc/self/exe"
 	}
-	cmd := exec.CommandContext(ctx, self, CaseArg, c.ID, "0", feats.String())
+	cmd := exec.CommandContext(ctx, self, CaseArg, c.ID, "0", feats.String(), strconv.Itoa(slot))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &limitedWriter{w: &stderr, n: 4096}
 	// Its own process group, so a timeout kills the whole tree, including

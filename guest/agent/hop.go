@@ -61,10 +61,10 @@ func Hops(s matrix.Setup) []*syscall.SysProcAttr {
 }
 
 // CaseMain is the entry point of a case process: argv is
-// [self, CaseArg, id, hop, features].
+// [self, CaseArg, id, hop, features, slot].
 func CaseMain(argv []string) {
-	if len(argv) != 5 {
-		fmt.Fprintf(os.Stderr, "usage: %s %s ID HOP FEATURES\n", argv[0], CaseArg)
+	if len(argv) != 6 {
+		fmt.Fprintf(os.Stderr, "usage: %s %s ID HOP FEATURES SLOT\n", argv[0], CaseArg)
 		os.Exit(2)
 	}
 	c, ok := matrix.Lookup(argv[2])
@@ -90,7 +90,8 @@ func CaseMain(argv []string) {
 	if err := matrix.ApplyThreadCaps(c.Setup.KeepOnlyCaps, c.Setup.DropCaps); err != nil {
 		fail(c.ID, err.Error())
 	}
-	t, err := matrix.NewT(c, c.Setup.Depth())
+	slot, _ := strconv.Atoi(argv[5])
+	t, err := matrix.NewT(c, c.Setup.Depth(), slot)
 	if err != nil {
 		fail(c.ID, err.Error())
 	}
@@ -99,7 +100,7 @@ func CaseMain(argv []string) {
 }
 
 func nextHop(c matrix.Case, argv []string, hop int, attr *syscall.SysProcAttr) int {
-	cmd := exec.Command(argv[0], CaseArg, c.ID, strconv.Itoa(hop+1), argv[4])
+	cmd := exec.Command(argv[0], CaseArg, c.ID, strconv.Itoa(hop+1), argv[4], argv[5])
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = attr
 	if err := cmd.Run(); err != nil {

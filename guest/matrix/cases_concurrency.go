@@ -17,14 +17,14 @@ import (
 const (
 	raceWorkers = 8
 	raceRounds  = 10
-	lastPIDRuns = 40
+	lastPIDRuns = 20
 )
 
 // Concurrency: set_tid exists because the old route (write ns_last_pid,
 // then fork) races with every other fork in the namespace. With set_tid the
 // kernel either gives exactly the PID asked for or says EEXIST.
 func init() {
-	register("concurrency",
+	register("concurrency", exclusive(
 		Case{
 			ID: "set_tid/concurrency/race-one-pid", Rule: fmt.Sprintf("%d workers racing for one PID: exactly one gets it, the rest EEXIST", raceWorkers),
 			Expect: fmt.Sprintf("%d rounds of 1 success + %d EEXIST", raceRounds, raceWorkers-1), Needs: SetTID,
@@ -74,7 +74,14 @@ func init() {
 			Expect: "set_tid: 0 wrong PIDs", Needs: SetTID,
 			Run: func(t *T) { nsLastPIDContrast(t) },
 		},
-	)
+	)...)
+}
+
+func exclusive(cs ...Case) []Case {
+	for i := range cs {
+		cs[i].Exclusive = true
+	}
+	return cs
 }
 
 // cloneSetTID makes a raw clone3 call with set_tid from the current thread

@@ -179,6 +179,9 @@ type Case struct {
 	Needs Feature
 	// Setup is built by the agent before Run starts.
 	Setup Setup
+	// Exclusive cases run alone, after the others: they measure races and
+	// need every vCPU and a quiet PID allocator.
+	Exclusive bool
 	// Run is the case body. It runs in its own process.
 	Run func(t *T)
 }

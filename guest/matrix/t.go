@@ -25,6 +25,10 @@ type T struct {
 	PidMax int
 	// Depth is the PID namespace level the body runs at.
 	Depth int
+	// Slot is the agent worker running the case; each worker picks free
+	// PIDs from its own part of the range, so parallel cases never race
+	// for the same PID.
+	Slot int
 
 	res      result.Case
 	decided  bool
@@ -35,14 +39,17 @@ type T struct {
 // errFatal unwinds a body after Fatalf.
 var errFatal = errors.New("case aborted")
 
-// NewT prepares a T for case c running at the given depth.
-func NewT(c Case, depth int) (*T, error) {
+// NewT prepares a T for case c running at the given depth in worker slot.
+func NewT(c Case, depth, slot int) (*T, error) {
 	pm, err := clone3.PidMax()
 	if err != nil {
 		return nil, err
 	}
-	return &T{PidMax: pm, Depth: depth, res: result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}, used: map[int]bool{}}, nil
+	return &T{PidMax: pm, Depth: depth, Slot: slot, res: result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}, used: map[int]bool{}}, nil
 }
+
+// MaxSlots is the number of worker slots the PID range is divided into.
+const MaxSlots = 4
 
 // RunBody runs c.Run under t and returns the recorded result. A panic in
 // the body is the case's error, never the agent's.
@@ -115,11 +122,13 @@ func (t *T) Require(step string, want, got result.Answer) {
 
 // Free returns n distinct PIDs that are free in every PID namespace the
 // body can see. They come from the upper part of the PID range, which a
-// freshly booted guest never reaches, and are checked against /proc (the
-// initial namespace's, where the most PIDs are in use).
+// freshly booted guest does not reach, split into one band per worker
+// slot, and are checked against the initial namespace's procfs, where the
+// most PIDs are in use.
 func (t *T) Free(n int) []int32 {
 	if t.nextFree == 0 {
-		t.nextFree = t.PidMax * 3 / 4
+		band := t.PidMax / 2 / MaxSlots
+		t.nextFree = t.PidMax - 2 - t.Slot*band
 	}
 	var out []int32
 	for len(out) < n {

@@ -39,6 +39,12 @@ type Config struct {
 	CPUs      int
 	// Append are extra kernel parameters after vmtest's own.
 	Append []string
+	// VerboseConsole keeps the kernel's full boot log on the console.
+	// By default it is quiet: under TCG every console byte costs an
+	// emulated UART access (about 2 s of a distribution kernel's boot),
+	// and oops and panic reports are printed in full regardless, because
+	// the kernel raises the console log level for them.
+	VerboseConsole bool
 }
 
 // Option changes a Config.
@@ -66,6 +72,9 @@ func WithMemory(mb int) Option { return func(c *Config) { c.MemoryMB = mb } }
 // WithCPUs sets the number of vCPUs.
 func WithCPUs(n int) Option { return func(c *Config) { c.CPUs = n } }
 
+// WithVerboseConsole keeps the full boot log on the console.
+func WithVerboseConsole(v bool) Option { return func(c *Config) { c.VerboseConsole = v } }
+
 // WithAppend adds kernel command-line parameters.
 func WithAppend(params ...string) Option {
 	return func(c *Config) { c.Append = append(c.Append, params...) }
@@ -77,6 +86,9 @@ func WithAppend(params ...string) Option {
 // kernel stops instead of running on in an undefined state.
 func (c Config) KernelCmdline() string {
 	p := []string{"console=ttyS0,115200", "panic=-1", "oops=panic", "rdinit=/init"}
+	if !c.VerboseConsole {
+		p = append(p, "quiet")
+	}
 	return strings.Join(append(p, c.Append...), " ")
 }
 

@@ -48,6 +48,10 @@ type Options struct {
 	// host's failure handling.
 	Debug    string
 	Timeouts Timeouts
+	// VerboseConsole keeps the kernel's whole boot log in console.log.
+	VerboseConsole bool
+	// Append holds extra kernel command-line parameters.
+	Append []string
 	// Progress receives one line per event; nil discards.
 	Progress io.Writer
 }
@@ -249,7 +253,8 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	if opts.Debug != "" {
 		params = append(params, agent.ParamDebug+"="+opts.Debug)
 	}
-	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel), qemu.WithAppend(params...))
+	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
+		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithAppend(append(params, opts.Append...)...))
 	argv := cfg.Args()
 	res.QEMU.Argv = argv
 	res.QEMU.Dir = out
