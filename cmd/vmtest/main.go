@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/vmtest/vmtest/guest/agent"
 	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/host/build"
 	"github.com/vmtest/vmtest/host/fetch"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
@@ -53,6 +55,8 @@ const usage = `usage: vmtest COMMAND [flags]
 commands:
   run      boot a kernel and run the set_tid matrix
   matrix   list the matrix's cases without booting
+  build    build a bzImage from a kernel tree, config fragment and patches
+  compare  run base and patched kernels side by side and classify what changed
 
 Run 'vmtest COMMAND -h' for a command's flags.
 `
@@ -70,6 +74,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "matrix":
 		return cmdMatrix(args[1:], stdout, stderr)
+	case "build":
+		return cmdBuild(ctx, args[1:], stdout, stderr)
+	case "compare":
+		return cmdCompare(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -114,7 +122,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o run.Options
 	var cases caseFlag
-	fs.StringVar(&o.Kernel, "kernel", "", "bzImage to boot, or \"debian\" for Debian's packaged kernel (downloaded once into the cache)")
+	fs.StringVar(&o.Kernel, "kernel", "", "bzImage to boot; \"debian\" for Debian's packaged kernel (downloaded once into the cache); or a build spec, build[:patch=FILE,config=FRAG,tree=DIR] (see vmtest build)")
 	fs.StringVar(&o.Accel, "accel", "auto", "auto, kvm or tcg; auto uses KVM only if a test guest really runs")
 	fs.Var(&cases, "case", "run only cases whose ID matches this glob (repeatable, comma-separated)")
 	fs.StringVar(&o.Out, "out", "", "result directory (default results/<run-id>)")
@@ -138,6 +146,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.Cases = cases
 	o.Append = appendFlag
 	o.Progress = stderr
+	if build.IsSpec(o.Kernel) {
+		sp, cfgs, err := build.ParseSpec(o.Kernel)
+		if err != nil {
+			fmt.Fprintf(stderr, "vmtest run: %v\n", err)
+			return exitUsage
+		}
+		m, err := buildKernel(ctx, sp, cfgs, o.CacheDir, 0, func(l string) { fmt.Fprintln(stderr, "build: "+l) })
+		if err != nil {
+			return buildErr(stderr, "vmtest run", err)
+		}
+		o.Kernel = m.BzImage
+	}
 	if o.Kernel == "debian" {
 		cache := o.CacheDir
 		if cache == "" {
@@ -159,8 +179,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return reportErr(stderr, err)
 	}
 	if *jsonOut {
-		b, _ := os.ReadFile(res.QEMU.Dir + "/result.json")
-		stdout.Write(b)
+		printJSON(stdout, res)
 	} else {
 		report.Cases(stdout, res.Cases)
 		report.Summary(stdout, res.Cases)
@@ -187,4 +206,9 @@ func reportErr(stderr io.Writer, err error) int {
 	}
 	fmt.Fprintf(stderr, "vmtest: %v\n", err)
 	return exitInfra
+}
+
+func printJSON(w io.Writer, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	w.Write(append(b, '\n'))
 }

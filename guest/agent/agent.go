@@ -393,4 +393,3 @@ func powerOff() {
 
 // DebugExitPort is the I/O port of QEMU's isa-debug-exit device.
 const DebugExitPort = 0xf4
-

@@ -65,7 +65,7 @@ func init() {
 			ID: "set_tid/userns/dropped-both-caps", Rule: "uid 0 without CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE → EPERM",
 			Expect: "EPERM", Needs: SetTID,
 			Setup: Setup{DropCaps: []uintptr{CapSysAdmin, CapCheckpointRestore}},
-			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(1)})) },
+			Run:   func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(1)})) },
 		},
 		Case{
 			ID: "set_tid/userns/owner-sets-own-level", Rule: "root of a user namespace owning the PID namespace may set that level",
@@ -109,7 +109,7 @@ func init() {
 			ID: "set_tid/userns/unowned-level-1-of-2", Rule: "… level 1 belongs to the initial user namespace although it is not level 0 → EPERM",
 			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS,
 			Setup: Setup{Levels: []Level{{}, {UserNS: true}}},
-			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(2)})) },
+			Run:   func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(2)})) },
 		},
 		Case{
 			ID: "set_tid/userns/owned-levels-1-and-2", Rule: "user namespace at level 1 owns levels 1 and 2: [F, G] allowed at depth 2",
@@ -124,13 +124,13 @@ func init() {
 			ID: "set_tid/userns/owned-levels-1-and-2-not-0", Rule: "… and [F, G, H] reaching level 0 → EPERM",
 			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS,
 			Setup: Setup{Levels: []Level{{UserNS: true}, {}}},
-			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(3)})) },
+			Run:   func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(3)})) },
 		},
 		Case{
 			ID: "set_tid/userns/nonroot-in-owner-userns", Rule: "a non-root uid inside the owning user namespace has no capability → EPERM",
 			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS,
 			Setup: Setup{Levels: userLevel, UID: 1000},
-			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(1)})) },
+			Run:   func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(1)})) },
 		},
 	)
 }

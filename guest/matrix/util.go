@@ -14,7 +14,6 @@ func pageSize() int { return os.Getpagesize() }
 
 func ptr(v uint64) *uint64 { return &v }
 
-
 // lockThread pins the body to its OS thread for good: namespace and
 // credential changes made on it must apply to every later clone3 call.
 func lockThread() { runtime.LockOSThread() }

@@ -78,3 +78,73 @@ func run(ctx context.Context, dir, name string, args ...string) (string, error) 
 	}
 	return out.String(), nil
 }
+
+// DebianSourcePkg is Debian 12's kernel source package, the default tree
+// for `vmtest build`.
+const DebianSourcePkg = "linux-source-6.1"
+
+// SourceStamp is written at the top of every tree DebianSource unpacks. Its
+// contents identify the tree for the build cache without hashing 70,000
+// files.
+const SourceStamp = ".vmtest-source"
+
+// DebianSource returns the directory of Debian's unpacked kernel source
+// tree, downloading the package and unpacking its tarball under
+// cacheDir/src on first use. progress receives one line per slow step.
+func DebianSource(ctx context.Context, cacheDir string, progress func(string)) (string, error) {
+	out, err := run(ctx, "", "apt-cache", "policy", DebianSourcePkg)
+	if err != nil {
+		return "", fmt.Errorf("find %s (run apt-get update first?): %w", DebianSourcePkg, err)
+	}
+	m := regexp.MustCompile(`Candidate: (\S+)`).FindStringSubmatch(out)
+	if m == nil || m[1] == "(none)" {
+		return "", fmt.Errorf("apt knows no %s; run apt-get update (Debian 12 ships it in main)", DebianSourcePkg)
+	}
+	version := m[1]
+	dir := filepath.Join(cacheDir, "src", DebianSourcePkg+"_"+version)
+	tree := filepath.Join(dir, DebianSourcePkg)
+	if _, err := os.Stat(filepath.Join(tree, SourceStamp)); err == nil {
+		return tree, nil
+	}
+	if err := os.MkdirAll(filepath.Join(cacheDir, "src"), 0o755); err != nil {
+		return "", fmt.Errorf("create source cache: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(cacheDir, "src"), ".fetch-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	progress(fmt.Sprintf("downloading %s %s (once; about 140 MB)", DebianSourcePkg, version))
+	if _, err := run(ctx, tmp, "apt-get", "download", "-q", DebianSourcePkg+"="+version); err != nil {
+		return "", fmt.Errorf("download %s: %w", DebianSourcePkg, err)
+	}
+	debs, _ := filepath.Glob(filepath.Join(tmp, DebianSourcePkg+"_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("download %s: expected one .deb, found %d", DebianSourcePkg, len(debs))
+	}
+	pkgRoot := filepath.Join(tmp, "root")
+	if _, err := run(ctx, "", "dpkg-deb", "-x", debs[0], pkgRoot); err != nil {
+		return "", fmt.Errorf("unpack %s: %w", debs[0], err)
+	}
+	tarball := filepath.Join(pkgRoot, "usr", "src", DebianSourcePkg+".tar.xz")
+	progress("unpacking " + filepath.Base(tarball) + " (about a minute)")
+	unpacked := filepath.Join(tmp, "tree")
+	if err := os.MkdirAll(unpacked, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := run(ctx, "", "tar", "-xf", tarball, "-C", unpacked); err != nil {
+		return "", fmt.Errorf("unpack %s: %w", tarball, err)
+	}
+	stamp := fmt.Sprintf("debian %s %s\n", DebianSourcePkg, version)
+	if err := os.WriteFile(filepath.Join(unpacked, DebianSourcePkg, SourceStamp), []byte(stamp), 0o444); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	// The rename is the commit point: a half-unpacked tree is never seen.
+	if err := os.Rename(filepath.Join(unpacked, DebianSourcePkg), tree); err != nil {
+		return "", fmt.Errorf("install source tree: %w", err)
+	}
+	return tree, nil
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -46,7 +47,7 @@ func ProbeAccel(ctx context.Context, binary string, accel Accel, timeout time.Du
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "-nodefaults", "-no-user-config", "-display", "none",
-		"-machine", "pc,accel="+string(accel), "-m", "16", "-bios", fw,
+		"-machine", "pc,accel="+string(accel), "-cpu", CPUModel(accel), "-smp", "2", "-m", "16", "-bios", fw,
 		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", DebugExitIO))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -58,7 +59,9 @@ func ProbeAccel(ctx context.Context, binary string, accel Accel, timeout time.Du
 	if errors.As(err, &ee) && ee.ExitCode() == probeExit<<1|1 {
 		return nil
 	}
-	return fmt.Errorf("test guest under %s failed (%v): %s", accel, err, bytes.TrimSpace(out.Bytes()))
+	// QEMU's first complaint is the cause; keep the warning one line.
+	msg, _, _ := strings.Cut(strings.TrimSpace(out.String()), "\n")
+	return fmt.Errorf("test guest under %s failed (%v): %s", accel, err, msg)
 }
 
 // KVMUsable reports whether KVM can run guests here: /dev/kvm must open

@@ -94,10 +94,7 @@ func (c Config) KernelCmdline() string {
 
 // Args is the full QEMU argv, binary first.
 func (c Config) Args() []string {
-	cpu := "max"
-	if c.Accel == KVM {
-		cpu = "host"
-	}
+	cpu := CPUModel(c.Accel)
 	return []string{
 		c.Binary,
 		"-nodefaults", "-no-user-config", "-nographic",
@@ -149,4 +146,16 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// CPUModel is the -cpu model used with accel: the host's own CPU under KVM,
+// and QEMU's "max" (every feature TCG can emulate) under TCG. The
+// acceleration probe boots with the same model, because a KVM that runs a
+// plain qemu64 guest can still refuse the host model (seen: MSR 0x10a
+// rejected by a paravirtual KVM).
+func CPUModel(accel Accel) string {
+	if accel == KVM {
+		return "host"
+	}
+	return "max"
 }

@@ -52,6 +52,9 @@ type Options struct {
 	VerboseConsole bool
 	// Append holds extra kernel command-line parameters.
 	Append []string
+	// FinalDir is where the caller will move Out afterwards (compare
+	// stages both runs in one directory); result.json names it instead.
+	FinalDir string
 	// Progress receives one line per event; nil discards.
 	Progress io.Writer
 }
@@ -258,7 +261,10 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	argv := cfg.Args()
 	res.QEMU.Argv = argv
 	res.QEMU.Dir = out
-	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{out}) + " && " + qemu.ShellLine(argv)
+	if opts.FinalDir != "" {
+		res.QEMU.Dir = opts.FinalDir
+	}
+	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{res.QEMU.Dir}) + " && " + qemu.ShellLine(argv)
 	if err := os.WriteFile(filepath.Join(stage, "qemu-cmdline.sh"), []byte("#!/bin/sh\n# Re-run this VM: the paths are relative to this directory.\ncd \"$(dirname \"$0\")\" && exec "+qemu.ShellLine(argv)+"\n"), 0o755); err != nil {
 		return nil, fmt.Errorf("save QEMU command line: %w", err)
 	}
@@ -298,7 +304,10 @@ func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Tim
 	defer runDeadline.Stop()
 	stall := time.NewTimer(to.Boot)
 	defer stall.Stop()
-	caseGrace := to.Case + 30*time.Second
+	// The guest enforces the case timeout itself and reports the case as
+	// an error; the host only steps in when the guest cannot (a hung
+	// kernel or agent), after a grace period for that report.
+	caseGrace := to.Case + max(10*time.Second, to.Case/2)
 
 loop:
 	for {
@@ -567,4 +576,26 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Load reads the result.json of an earlier run's directory, so that CI
+// can reuse a cached base run instead of booting it again.
+func Load(dir string) (*Result, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read earlier result: %w", err)
+	}
+	var r Result
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s/result.json is not a vmtest result: %w", dir, err)
+	}
+	if r.Status == "" || r.Cases == nil {
+		return nil, fmt.Errorf("%s/result.json is not a vmtest result (no status or cases)", dir)
+	}
+	for i, c := range r.Cases {
+		if c.ID == "" || !c.Outcome.Valid() {
+			return nil, fmt.Errorf("%s/result.json: case %d has no id or an unknown outcome %q", dir, i, c.Outcome)
+		}
+	}
+	return &r, nil
 }

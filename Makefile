@@ -1,0 +1,51 @@
+# vmtest: the README's commands are `make run` and `make test`.
+#
+#   make run      install what is missing, build, run the matrix on Debian's 6.1 kernel
+#   make test     install what is missing, build, run every test (unit and end-to-end under QEMU)
+#   make compare  build 6.1 without set_tid and 6.1 as shipped, compare them
+#   make bench    benchmarks (speed and memory targets)
+
+GO      ?= go
+BIN     := bin/vmtest
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# qemu-system-x86 boots the guests; the rest builds kernels (vmtest build)
+# and fetches Debian's kernel and source packages.
+DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev xz-utils dpkg-dev ca-certificates
+GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
+
+.PHONY: all deps build run test compare bench vet clean
+
+all: build
+
+# Installs only what is missing, so it is quick on a prepared machine.
+deps:
+	@missing=$$(for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@apt-cache show linux-image-amd64 >/dev/null 2>&1 || $(SUDO) apt-get update -qq
+
+# The guest agent is this same binary, so it must be static.
+$(BIN): $(GOFILES)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/vmtest
+
+build: $(BIN)
+
+run: deps build
+	./$(BIN) run --kernel debian
+
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -timeout 45m ./...
+
+compare: deps build
+	./$(BIN) compare --base build:patch=kernels/0001-clone3-withdraw-set_tid.patch --kernel build
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+clean:
+	rm -rf bin
