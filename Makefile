@@ -10,7 +10,7 @@ BIN     := bin/vmtest
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # qemu-system-x86 boots the guests; the rest builds kernels (vmtest build)
 # and fetches Debian's kernel and source packages.
-DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev xz-utils dpkg-dev ca-certificates
+DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates
 GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
 
 .PHONY: all deps build run test compare bench vet clean
@@ -45,7 +45,7 @@ compare: deps build
 	./$(BIN) compare --base build:patch=kernels/0001-clone3-withdraw-set_tid.patch --kernel build
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 2x -timeout 30m ./...
 
 clean:
 	rm -rf bin

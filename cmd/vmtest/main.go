@@ -135,6 +135,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.VerboseConsole, "verbose-console", false, "keep the kernel's full boot log in console.log (slower under TCG; oopses and panics are always logged in full)")
 	var appendFlag caseFlag
 	fs.Var(&appendFlag, "append", "extra kernel command-line parameter (repeatable)")
+	var execFlag listFlag
+	fs.Var(&execFlag, "exec", "run this static program in the guest instead of the matrix and time it (repeatable; e.g. the upstream clone3 kselftests)")
 	jsonOut := fs.Bool("json", false, "print result.json to stdout instead of the table")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -145,6 +147,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o.Cases = cases
 	o.Append = appendFlag
+	o.Exec = execFlag
 	o.Progress = stderr
 	if build.IsSpec(o.Kernel) {
 		sp, cfgs, err := build.ParseSpec(o.Kernel)

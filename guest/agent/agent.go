@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -42,7 +43,11 @@ const (
 	ParamCaseTimeout = "vmtest.case_timeout" // per-case limit, Go duration
 	ParamDebug       = "vmtest.debug"        // panic | hang | silent: test the host's failure handling
 	ParamJobs        = "vmtest.jobs"         // cases run at once (default: one per vCPU)
+	ParamExec        = "vmtest.exec"         // 1: run the programs in /exec instead of the matrix
 )
+
+// ExecDir holds the extra programs of exec mode.
+const ExecDir = "/exec"
 
 // Config is what the agent reads from the kernel command line.
 type Config struct {
@@ -51,6 +56,7 @@ type Config struct {
 	CaseTimeout time.Duration
 	Debug       string
 	Jobs        int
+	Exec        bool
 }
 
 // ParseCmdline extracts the agent's parameters from /proc/cmdline text.
@@ -75,6 +81,8 @@ func ParseCmdline(cmdline string) (Config, error) {
 			c.CaseTimeout = d
 		case ParamDebug:
 			c.Debug = v
+		case ParamExec:
+			c.Exec = v == "1"
 		case ParamJobs:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -139,6 +147,9 @@ func Main() {
 }
 
 func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...any)) error {
+	if cfg.Exec {
+		return runExec(ctx, cfg, out)
+	}
 	cases, err := matrix.Select(cfg.Cases)
 	if err != nil {
 		// The host validates patterns before booting; this is a safety net.
@@ -165,12 +176,60 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	if jobs == 0 {
 		jobs = min(runtime.NumCPU(), matrix.MaxSlots)
 	}
+	start := time.Now()
 	err = runAll(ctx, cases, jobs, func(c matrix.Case, slot int) result.Case {
 		return RunCase(ctx, c, feats, cfg.CaseTimeout, slot)
 	}, w.Case)
 	if err != nil {
 		return err
 	}
+	// Guest wall time of the whole matrix: what the cases cost the kernel
+	// under test, without boot and host overhead.
+	w.Info(InfoCasesWallMS, strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+	return w.Done()
+}
+
+// InfoCasesWallMS is the info key of the matrix's guest wall time.
+const InfoCasesWallMS = "cases_wall_ms"
+
+// InfoExecPrefix prefixes the info key of each exec-mode program; the
+// value is "exit N, M ms".
+const InfoExecPrefix = "exec."
+
+// runExec runs every program in ExecDir in name order, each in its own
+// process group with the case timeout, its output on the console, and
+// reports each one's exit status and guest wall time. It exists to time
+// the upstream kselftests on the same kernel and VM as the matrix.
+func runExec(ctx context.Context, cfg Config, out io.Writer) error {
+	w := ktap.NewWriter(out, 0)
+	ents, err := os.ReadDir(ExecDir)
+	if err != nil {
+		w.Info("error", err.Error())
+		return w.Done()
+	}
+	var total time.Duration
+	for _, e := range ents {
+		cctx, cancel := context.WithTimeout(ctx, cfg.CaseTimeout)
+		cmd := exec.CommandContext(cctx, filepath.Join(ExecDir, e.Name()))
+		cmd.Dir = "/tmp"
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		start := time.Now()
+		err := cmd.Run()
+		d := time.Since(start)
+		cancel()
+		total += d
+		code := 0
+		if err != nil {
+			code = -1
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			}
+		}
+		w.Info(InfoExecPrefix+e.Name(), fmt.Sprintf("exit %d, %d ms", code, d.Milliseconds()))
+	}
+	w.Info(InfoExecPrefix+"total_ms", strconv.FormatInt(total.Milliseconds(), 10))
 	return w.Done()
 }
 

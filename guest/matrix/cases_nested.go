@@ -96,6 +96,27 @@ func init() {
 			},
 		},
 		Case{
+			ID: "set_tid/nested/depth-1-newpid-three-levels", Rule: "CLONE_NEWPID at depth 1 with [1, F, G] sets all three levels",
+			Expect: "pid F, nspid [1 F G]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
+			Run: func(t *T) {
+				tid := append([]int32{1}, t.Free(2)...)
+				t.Check(t.Want(tid, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/nested/depth-1-newpid-one-too-many", Rule: "CLONE_NEWPID at depth 1 allows 3 entries; 4 → EINVAL",
+			Expect: "EINVAL", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
+			Run: func(t *T) {
+				tid := append([]int32{1}, t.Free(3)...)
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/nested/newpid-negative", Rule: "PID -1 as the new namespace's PID → EINVAL",
+			Expect: "EINVAL", Needs: SetTID | PIDNS,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{-1}})) },
+		},
+		Case{
 			ID: "set_tid/nested/outer-level-taken", Rule: "a free inner PID with a taken outer PID (1 at level 0) → EEXIST",
 			Expect: "EEXIST", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {

@@ -62,7 +62,23 @@ func init() {
 		Case{
 			ID: "clone3/plain/thread-without-sighand", Rule: "CLONE_THREAD without CLONE_SIGHAND → EINVAL",
 			Expect: "EINVAL", Needs: Clone3,
-			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_THREAD, ExitSignal: U64(0)})) },
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_THREAD, ExitSignal: U64(0), NoPidFD: true}))
+			},
+		},
+		Case{
+			ID: "clone3/plain/exit-signal-zero", Rule: "a child with exit_signal 0 (no signal to the parent) is created",
+			Expect: "success", Needs: Clone3,
+			Run: func(t *T) { t.Check(anySuccess(), t.Clone(Call{ExitSignal: U64(0)})) },
+		},
+		Case{
+			ID: "clone3/plain/clear-sighand-with-sighand", Rule: "CLONE_CLEAR_SIGHAND together with CLONE_SIGHAND → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) {
+				// CLONE_VM makes CLONE_SIGHAND itself valid, so the only
+				// reason left to refuse is the combination under test.
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_CLEAR_SIGHAND | unix.CLONE_SIGHAND | unix.CLONE_VM}))
+			},
 		},
 		Case{
 			ID: "clone3/plain/newpid", Rule: "CLONE_NEWPID makes the child PID 1 of a new namespace",

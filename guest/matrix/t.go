@@ -165,6 +165,10 @@ type Call struct {
 	Cgroup uint64
 	// KeepZombie leaves the child unreaped; the caller reaps it with Reap.
 	KeepZombie bool
+	// NoPidFD leaves CLONE_PIDFD out, for cases whose expected error must
+	// not also be explained by CLONE_PIDFD (which 6.1 refuses together
+	// with CLONE_THREAD).
+	NoPidFD bool
 }
 
 // SizeZero asks Clone for a struct size of literally 0.
@@ -203,7 +207,7 @@ func (t *T) Clone(c Call) result.Answer {
 	case SizeZero:
 		size = 0
 	}
-	if size < clone3.SizeVer0 {
+	if size < clone3.SizeVer0 || c.NoPidFD {
 		// The kernel rejects the struct before looking at it; no pidfd.
 		a.Flags &^= unix.CLONE_PIDFD
 	}

@@ -29,7 +29,7 @@ const formatVersion = "1"
 // Records returns the archive's records for an agent binary of the given
 // contents reader. Device nodes are included because the kernel opens
 // /dev/console for PID 1's stdio before any file system is mounted.
-func Records(agent io.ReaderAt, agentSize int64) []cpio.Record {
+func Records(agent io.ReaderAt, agentSize int64, extra ...cpio.Record) []cpio.Record {
 	dir := func(name string, perm uint64) cpio.Record { return cpio.Directory(name, perm) }
 	recs := []cpio.Record{
 		dir("dev", 0o755),
@@ -54,14 +54,52 @@ func Records(agent io.ReaderAt, agentSize int64) []cpio.Record {
 			},
 		},
 	}
+	if len(extra) > 0 {
+		recs = append(recs, dir(ExecDir, 0o755))
+		recs = append(recs, extra...)
+	}
 	for i := range recs {
 		recs[i] = cpio.MakeReproducible(recs[i])
 	}
 	return recs
 }
 
+// ExecDir is where extra executables land in the guest (no leading
+// slash: cpio names are relative).
+const ExecDir = "exec"
+
+// File is an extra host file to carry into the guest's ExecDir, e.g. an
+// upstream kselftest binary to run instead of the matrix.
+type File struct {
+	Path string // on the host
+}
+
+func (f File) record() (cpio.Record, io.Closer, error) {
+	h, err := os.Open(f.Path)
+	if err != nil {
+		return cpio.Record{}, nil, fmt.Errorf("open guest file: %w", err)
+	}
+	st, err := h.Stat()
+	if err != nil {
+		h.Close()
+		return cpio.Record{}, nil, err
+	}
+	return cpio.Record{ReaderAt: h, Info: cpio.Info{
+		Name: ExecDir + "/" + filepath.Base(f.Path), Mode: cpio.S_IFREG | 0o755, FileSize: uint64(st.Size()),
+	}}, h, nil
+}
+
 // Write writes the archive for the agent at agentPath to w.
-func Write(w io.Writer, agentPath string) error {
+func Write(w io.Writer, agentPath string, extra ...File) error {
+	var recs []cpio.Record
+	for _, e := range extra {
+		r, c, err := e.record()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		recs = append(recs, r)
+	}
 	f, err := os.Open(agentPath)
 	if err != nil {
 		return fmt.Errorf("open guest agent: %w", err)
@@ -73,7 +111,7 @@ func Write(w io.Writer, agentPath string) error {
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	cw := cpio.Newc.Writer(bw)
-	if err := cpio.WriteRecordsAndDirs(cw, Records(f, st.Size())); err != nil {
+	if err := cpio.WriteRecordsAndDirs(cw, Records(f, st.Size(), recs...)); err != nil {
 		return fmt.Errorf("write initramfs: %w", err)
 	}
 	if err := cpio.WriteTrailer(cw); err != nil {
@@ -104,13 +142,24 @@ func CheckStatic(path string) error {
 // Cached returns the path of the archive for agentPath in cacheDir,
 // building it on first use. Concurrent callers are safe: the archive is
 // written to a temporary file and renamed into place.
-func Cached(agentPath, cacheDir string) (string, error) {
+func Cached(agentPath, cacheDir string, extra ...File) (string, error) {
 	if err := CheckStatic(agentPath); err != nil {
 		return "", err
 	}
 	sum, err := fileHash(agentPath)
 	if err != nil {
 		return "", err
+	}
+	for _, e := range extra {
+		if err := CheckStatic(e.Path); err != nil {
+			return "", err
+		}
+		h, err := fileHash(e.Path)
+		if err != nil {
+			return "", err
+		}
+		s := sha256.Sum256([]byte(sum + " " + filepath.Base(e.Path) + " " + h))
+		sum = hex.EncodeToString(s[:])
 	}
 	dst := filepath.Join(cacheDir, "initramfs-"+formatVersion+"-"+sum[:16]+".cpio")
 	if _, err := os.Stat(dst); err == nil {
@@ -124,7 +173,7 @@ func Cached(agentPath, cacheDir string) (string, error) {
 		return "", fmt.Errorf("create initramfs: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	werr := Write(tmp, agentPath)
+	werr := Write(tmp, agentPath, extra...)
 	cerr := tmp.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		return "", err

@@ -6,6 +6,7 @@ package run
 
 import (
 	"bufio"
+	"debug/elf"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -55,6 +56,10 @@ type Options struct {
 	// FinalDir is where the caller will move Out afterwards (compare
 	// stages both runs in one directory); result.json names it instead.
 	FinalDir string
+	// Exec, when set, carries these static programs into the guest and
+	// runs them instead of the matrix, timing each (the upstream clone3
+	// kselftests, say); the times land in Result.Guest.
+	Exec []string
 	// Progress receives one line per event; nil discards.
 	Progress io.Writer
 }
@@ -191,6 +196,17 @@ func Prepare(opts Options) (*Prepared, error) {
 	if err := initramfs.CheckStatic(p.opts.Agent); err != nil {
 		return nil, &UsageError{err}
 	}
+	if len(opts.Exec) > 0 {
+		if len(opts.Cases) > 0 {
+			return nil, &UsageError{errors.New("--exec runs programs instead of the matrix; it does not take --case")}
+		}
+		for _, e := range opts.Exec {
+			if err := checkGuestProgram(e); err != nil {
+				return nil, &UsageError{err}
+			}
+		}
+		p.cases = nil
+	}
 	return p, nil
 }
 
@@ -219,7 +235,11 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	if cacheDir == "" {
 		cacheDir = DefaultCacheDir()
 	}
-	if p.initramfs, err = initramfs.Cached(p.opts.Agent, cacheDir); err != nil {
+	var extra []initramfs.File
+	for _, e := range opts.Exec {
+		extra = append(extra, initramfs.File{Path: e})
+	}
+	if p.initramfs, err = initramfs.Cached(p.opts.Agent, cacheDir, extra...); err != nil {
 		return nil, fmt.Errorf("build initramfs: %w", err)
 	}
 
@@ -255,6 +275,9 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	}
 	if opts.Debug != "" {
 		params = append(params, agent.ParamDebug+"="+opts.Debug)
+	}
+	if len(opts.Exec) > 0 {
+		params = append(params, agent.ParamExec+"=1")
 	}
 	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
 		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithAppend(append(params, opts.Append...)...))
@@ -598,4 +621,23 @@ func Load(dir string) (*Result, error) {
 		}
 	}
 	return &r, nil
+}
+
+// checkGuestProgram refuses --exec programs the guest cannot run: the
+// initramfs has no dynamic loader and no libc.
+func checkGuestProgram(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("--exec %s: not an executable: %w", path, err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		return fmt.Errorf("--exec %s is built for %v; the guest is x86-64", path, f.Machine)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("--exec %s is dynamically linked; the initramfs has no libc: link it with -static", path)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,393 @@
+package main
+
+// End-to-end tests: the vmtest binary boots real kernels in QEMU (TCG on
+// machines without a usable KVM). They need qemu-system-x86 and apt
+// (`make test` installs both); the kernel builds they need are cached in
+// ~/.cache/vmtest, so only the first run on a machine pays for them.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/result"
+)
+
+var vmtestBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vmtest-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	vmtestBin = filepath.Join(dir, "vmtest")
+	cmd := exec.Command("go", "build", "-o", vmtestBin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// vmtest runs the binary and returns its exit status, stdout and stderr.
+func vmtest(t testing.TB, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.CommandContext(context.Background(), vmtestBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errb.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.String(), errb.String()
+	}
+	t.Fatalf("run vmtest %v: %v", args, err)
+	return -1, "", ""
+}
+
+// debianKernel returns Debian's packaged kernel, downloading it once.
+func debianKernel(t testing.TB) string {
+	t.Helper()
+	k, err := fetch.DebianKernel(context.Background(), run.DefaultCacheDir())
+	if err != nil {
+		t.Fatalf("Debian kernel (make test installs apt's lists): %v", err)
+	}
+	return k
+}
+
+func loadResult(t *testing.T, dir string) *run.Result {
+	t.Helper()
+	r, err := run.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func needVMs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU; skipped with -short")
+	}
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the guest agent's raw clone3 is amd64 assembly")
+	}
+}
+
+// TestRunDebianKernel is issue 2's main job: every case of the matrix on
+// Debian's stock 6.1 kernel must pass, with the result directory complete.
+func TestRunDebianKernel(t *testing.T) {
+	needVMs(t)
+	k := debianKernel(t)
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := vmtest(t, "run", "--kernel", k, "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := loadResult(t, out)
+	if r.Status != run.Completed {
+		t.Errorf("status %s, want completed", r.Status)
+	}
+	if !strings.HasPrefix(r.Kernel.Release, "6.1.") {
+		t.Errorf("kernel release %q, want 6.1.*", r.Kernel.Release)
+	}
+	want := map[string]bool{}
+	for _, c := range matrix.All() {
+		want[c.ID] = true
+	}
+	if len(r.Cases) != len(matrix.All()) {
+		t.Errorf("%d cases reported, want %d", len(r.Cases), len(matrix.All()))
+	}
+	for _, c := range r.Cases {
+		if !want[c.ID] {
+			t.Errorf("unknown case %s reported", c.ID)
+		}
+		if c.Outcome != result.Pass {
+			t.Errorf("%s: %s (%s), want pass; expected %v observed %v", c.ID, c.Outcome, c.Reason, c.Expected, c.Observed)
+		}
+		if c.Expected == nil || c.Observed == nil {
+			t.Errorf("%s: expected and observed answers must both be recorded", c.ID)
+		}
+		if !strings.Contains(stdout, c.ID) {
+			t.Errorf("the table on stdout lacks %s", c.ID)
+		}
+	}
+	for _, f := range []string{"result.json", "results.ktap", "console.log", "qemu-cmdline.sh"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("result directory lacks %s", f)
+		}
+	}
+	if !strings.Contains(r.QEMU.Cmdline, "-no-reboot") || !strings.Contains(r.QEMU.Cmdline, "panic=-1") {
+		t.Errorf("saved QEMU command line lacks -no-reboot or panic=-1: %s", r.QEMU.Cmdline)
+	}
+}
+
+// TestRunInfrastructureFailures: a guest that panics, one that hangs
+// mid-run and one that never reports are infrastructure failures (exit 3),
+// each classified as what it is, and the result directory is still
+// written.
+func TestRunInfrastructureFailures(t *testing.T) {
+	needVMs(t)
+	k := debianKernel(t)
+	for _, tc := range []struct {
+		debug  string
+		flags  []string
+		status run.Status
+		// excerpt must appear in the crash excerpt ("" = no excerpt).
+		excerpt string
+	}{
+		{"panic", nil, run.Crashed, "Kernel panic"},
+		{"hang", []string{"--case-timeout", "3s"}, run.CaseTimeout, ""},
+		{"silent", []string{"--boot-timeout", "12s"}, run.BootTimeout, ""},
+	} {
+		t.Run(tc.debug, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "run")
+			args := append([]string{"run", "--kernel", k, "--out", out, "--debug", tc.debug, "--case", "clone3/plain/*"}, tc.flags...)
+			code, _, stderr := vmtest(t, args...)
+			if code != 3 {
+				t.Fatalf("exit %d, want 3\n%s", code, stderr)
+			}
+			r := loadResult(t, out)
+			if r.Status != tc.status {
+				t.Errorf("status %s (%s), want %s", r.Status, r.StatusDetail, tc.status)
+			}
+			if !strings.Contains(stderr, string(tc.status)) {
+				t.Errorf("stderr does not name the classification %s:\n%s", tc.status, stderr)
+			}
+			if tc.excerpt != "" && !strings.Contains(r.Crash, tc.excerpt) {
+				t.Errorf("crash excerpt lacks %q:\n%s", tc.excerpt, r.Crash)
+			}
+			for _, c := range r.Cases {
+				if c.Outcome == result.Pass || c.Outcome == result.Fail {
+					continue
+				}
+				if c.Outcome != result.Error {
+					t.Errorf("%s: %s, want error for a case the run never finished", c.ID, c.Outcome)
+				}
+			}
+		})
+	}
+}
+
+// TestRunBadInput: every kind of wrong kernel is refused with exit 2, one
+// line naming the file, and no result directory.
+func TestRunBadInput(t *testing.T) {
+	real, err := os.ReadFile(debianKernel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	corrupt := bytes.Clone(real)
+	corrupt[len(corrupt)/2] ^= 0xff
+	var gz bytes.Buffer
+	gz.Write([]byte{0x1f, 0x8b, 0x08, 0x00})
+	gz.Write(real[:4096])
+	arm := make([]byte, 4096)
+	copy(arm[0x38:], "ARM\x64")
+	elf := append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 4096)...)
+	random := make([]byte, 1<<16)
+	for i := range random {
+		random[i] = byte(i*7919 + i>>3)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"missing", filepath.Join(dir, "nope"), "no such file"},
+		{"directory", dir, "directory"},
+		{"empty", write("empty", nil), "empty"},
+		{"random", write("random", random), "not"},
+		{"elf", write("vmlinux", elf), "ELF"},
+		{"arm64", write("Image", arm), "arm64"},
+		{"gzip", write("bzImage.gz", gz.Bytes()), "gzip"},
+		{"truncated", write("truncated", real[:len(real)/2]), "truncated"},
+		{"corrupted", write("corrupted", corrupt), "corrupt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			code, _, stderr := vmtest(t, "run", "--kernel", tc.path, "--out", out)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2\n%s", code, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 1 {
+				t.Errorf("want one line of error, got %d:\n%s", len(lines), stderr)
+			}
+			if !strings.Contains(stderr, tc.path) {
+				t.Errorf("error does not name the file %s: %s", tc.path, stderr)
+			}
+			if !strings.Contains(strings.ToLower(stderr), strings.ToLower(tc.want)) {
+				t.Errorf("error does not say %q: %s", tc.want, stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("bad input left a result directory")
+			}
+			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*partial*")); len(m) > 0 {
+				t.Errorf("bad input left a partial directory: %v", m)
+			}
+		})
+	}
+}
+
+// TestUsageErrors: usage mistakes are exit 2 without booting.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage"},
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"run"}, "--kernel"},
+		{[]string{"run", "--accel", "hvf", "--kernel", "/nonexistent"}, ""},
+		{[]string{"matrix", "--case", "no/such/*"}, "matches no case"},
+		{[]string{"compare", "--kernel", "/nonexistent"}, "base"},
+		{[]string{"compare", "--base", "build:colour=red", "--kernel", "build"}, "unknown key"},
+		{[]string{"build", "--tree", "/"}, "not a kernel source tree"},
+		{[]string{"build", "--tree", "/", "--config", "nonexistent-fragment"}, "nonexistent-fragment"},
+	} {
+		code, _, stderr := vmtest(t, tc.args...)
+		if code != 2 {
+			t.Errorf("vmtest %v: exit %d, want 2\n%s", tc.args, code, stderr)
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("vmtest %v: stderr lacks %q:\n%s", tc.args, tc.want, stderr)
+		}
+	}
+}
+
+// readComparison loads comparison.json.
+func readComparison(t *testing.T, dir string) Comparison {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "comparison.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Comparison
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func repoFile(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCompareWithdrawnSetTID is issue 4's demonstration and issue 3's
+// feature-absent check in one: the minimal 6.1 kernel from configs/ with
+// set_tid withdrawn (base) against the same kernel as shipped (patched).
+// On base every set_tid case must be unsupported and every other case
+// pass; the verdicts must be newly-supported and unchanged-pass.
+func TestCompareWithdrawnSetTID(t *testing.T) {
+	needVMs(t)
+	out := filepath.Join(t.TempDir(), "cmp")
+	withdraw := repoFile(t, "kernels/0001-clone3-withdraw-set_tid.patch")
+	code, stdout, stderr := vmtest(t, "compare", "--base", "build:patch="+withdraw, "--kernel", "build", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	c := readComparison(t, out)
+	if len(c.Cases) != len(matrix.All()) {
+		t.Errorf("%d cases compared, want %d", len(c.Cases), len(matrix.All()))
+	}
+	if c.Base.Result.Guest["pid_max"] != "4096" && c.Base.Result.Guest["pid_max"] != "" {
+		t.Logf("minimal kernel pid_max %s", c.Base.Result.Guest["pid_max"])
+	}
+	for _, cs := range c.Cases {
+		setTID := strings.HasPrefix(cs.ID, "set_tid/")
+		wantBase, wantVerdict := result.Pass, "unchanged-pass"
+		if setTID {
+			wantBase, wantVerdict = result.Unsupported, "newly-supported"
+		}
+		if cs.Base != wantBase || cs.Patched != result.Pass || string(cs.Verdict) != wantVerdict {
+			t.Errorf("%s: base %s patched %s verdict %s; want base %s patched pass verdict %s (base: %s; patched: %s)",
+				cs.ID, cs.Base, cs.Patched, cs.Verdict, wantBase, wantVerdict, cs.BaseReason, cs.PatchedReason)
+		}
+		if setTID && !strings.Contains(cs.BaseReason, "E2BIG") {
+			t.Errorf("%s: unsupported without naming the kernel's answer: %q", cs.ID, cs.BaseReason)
+		}
+	}
+	if c.Base.Build == nil || len(c.Base.Build.Patches) != 1 || c.Patched.Build == nil || len(c.Patched.Build.Patches) != 0 {
+		t.Errorf("comparison.json must carry both build manifests (base with the one patch)")
+	}
+	md, err := os.ReadFile(filepath.Join(out, "comparison.md"))
+	if err != nil || !strings.Contains(string(md), "newly-supported") {
+		t.Errorf("comparison.md missing or without the verdicts: %v", err)
+	}
+	// A base taken from the earlier result directory gives the same verdicts
+	// without booting it again (CI caches the base run).
+	out2 := filepath.Join(t.TempDir(), "cmp2")
+	code, _, stderr = vmtest(t, "compare", "--base", filepath.Join(out, "base"), "--kernel", filepath.Join(out, "patched"), "--out", out2)
+	if code != 0 {
+		t.Fatalf("compare of two result directories: exit %d\n%s", code, stderr)
+	}
+	c2 := readComparison(t, out2)
+	for i := range c2.Cases {
+		if c2.Cases[i].Verdict != c.Cases[i].Verdict {
+			t.Errorf("%s: verdict %s from result directories, %s from the runs", c2.Cases[i].ID, c2.Cases[i].Verdict, c.Cases[i].Verdict)
+		}
+	}
+}
+
+// TestCompareBrokenPermissionCheck: a kernel whose set_tid permission
+// check looks at the caller's user namespace instead of the owner of each
+// PID namespace level must be caught: exit 1, and exactly the cases that
+// expect EPERM for a level owned by an ancestor user namespace regressed.
+func TestCompareBrokenPermissionCheck(t *testing.T) {
+	needVMs(t)
+	out := filepath.Join(t.TempDir(), "cmp")
+	broken := repoFile(t, "kernels/broken/pid-broken-set_tid-permission-check.patch")
+	code, stdout, stderr := vmtest(t, "compare", "--base", "build", "--kernel", "build:patch="+broken, "--out", out, "--case", "set_tid/userns/*")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	want := []string{
+		"set_tid/userns/owner-ancestor-level-eperm",
+		"set_tid/userns/owner-newpid-ancestor-eperm",
+		"set_tid/userns/unowned-level-1-of-2",
+		"set_tid/userns/owned-levels-1-and-2-not-0",
+	}
+	c := readComparison(t, out)
+	if strings.Join(c.Regressions, " ") != strings.Join(want, " ") {
+		t.Errorf("regressed %v, want %v", c.Regressions, want)
+	}
+	for _, id := range want {
+		if !strings.Contains(stderr, id) {
+			t.Errorf("stderr does not name regressed case %s", id)
+		}
+	}
+	for _, cs := range c.Cases {
+		if cs.Verdict != "regressed" && cs.Verdict != "unchanged-pass" {
+			t.Errorf("%s: verdict %s, want regressed or unchanged-pass", cs.ID, cs.Verdict)
+		}
+	}
+}
