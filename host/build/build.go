@@ -277,6 +277,17 @@ func treeIdentity(ctx context.Context, tree string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		// Status names untracked files and git diff leaves them out: an
+		// edit to one shows only in its size and modification time.
+		others, err := output(ctx, tree, "git", "ls-files", "-z", "--others", "--exclude-standard")
+		if err != nil {
+			return "", err
+		}
+		for _, f := range strings.Split(others, "\x00") {
+			if fi, err := os.Lstat(filepath.Join(tree, f)); f != "" && err == nil {
+				diff += fmt.Sprintf("\nuntracked %s %d %d", f, fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
 		id := "git " + strings.TrimSpace(head)
 		if status != "" {
 			id += " dirty " + sha([]byte(status + diff))[:16]
@@ -449,7 +460,9 @@ func prepareSource(ctx context.Context, in *inputs, src string, log io.Writer, p
 
 func firstLine(s string) string {
 	for _, l := range strings.Split(s, "\n") {
-		if strings.HasPrefix(l, "error:") {
+		// git apply --verbose opens a failed hunk with "error: while
+		// searching for:" and the hunk's lines; the cause follows.
+		if strings.HasPrefix(l, "error:") && l != "error: while searching for:" {
 			return l
 		}
 	}

@@ -6,9 +6,9 @@ package run
 
 import (
 	"bufio"
-	"debug/elf"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
