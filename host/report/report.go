@@ -59,9 +59,10 @@ func answer(a *result.Answer) string {
 	return clip(a.String(), 60)
 }
 
+// clip shortens s to n characters (not bytes: notes may hold → and …).
 func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n-1] + "…"
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
 	}
 	return s
 }

@@ -1,0 +1,414 @@
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+)
+
+func TestNewDefaults(t *testing.T) {
+	c := New("bzImage", "initramfs.cpio")
+	want := Config{Binary: "qemu-system-x86_64", Kernel: "bzImage", Initramfs: "initramfs.cpio", Accel: TCG, MemoryMB: 512, CPUs: 2}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("New = %+v, want %+v", c, want)
+	}
+}
+
+func TestArgsDefault(t *testing.T) {
+	got := New("bzImage", "initramfs.cpio").Args()
+	want := []string{
+		"qemu-system-x86_64",
+		"-nodefaults", "-no-user-config", "-nographic",
+		"-machine", "pc,accel=tcg",
+		"-cpu", "max",
+		"-smp", "2",
+		"-m", "512",
+		"-kernel", "bzImage",
+		"-initrd", "initramfs.cpio",
+		"-append", "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init quiet",
+		"-no-reboot",
+		"-chardev", "file,id=console,path=console.log",
+		"-serial", "chardev:console",
+		"-chardev", "file,id=results,path=results.ktap",
+		"-serial", "chardev:results",
+		"-qmp", "unix:qmp.sock,server=on,wait=off",
+		"-monitor", "none",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+		"-device", "pvpanic",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Args =\n%q\nwant\n%q", got, want)
+	}
+}
+
+// flag returns the values following every occurrence of name in argv.
+func flag(argv []string, name string) []string {
+	var vals []string
+	for i := 1; i < len(argv)-1; i++ {
+		if argv[i] == name {
+			vals = append(vals, argv[i+1])
+		}
+	}
+	return vals
+}
+
+func TestArgsOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []Option
+		binary  string
+		machine string
+		cpu     string
+		smp     string
+		mem     string
+		cmdline string
+	}{
+		{
+			name:    "defaults",
+			binary:  "qemu-system-x86_64",
+			machine: "pc,accel=tcg", cpu: "max", smp: "2", mem: "512",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init quiet",
+		},
+		{
+			name:    "kvm",
+			opts:    []Option{WithAccel(KVM)},
+			binary:  "qemu-system-x86_64",
+			machine: "pc,accel=kvm", cpu: "host", smp: "2", mem: "512",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init quiet",
+		},
+		{
+			name: "everything",
+			opts: []Option{
+				WithBinary("/opt/qemu/bin/qemu-system-x86_64"), WithAccel(TCG), WithMemory(2048), WithCPUs(4),
+				WithVerboseConsole(true), WithAppend("loglevel=8"), WithAppend("a=b", "c"),
+			},
+			binary:  "/opt/qemu/bin/qemu-system-x86_64",
+			machine: "pc,accel=tcg", cpu: "max", smp: "4", mem: "2048",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init loglevel=8 a=b c",
+		},
+		{
+			name:    "verbose off again, append with quiet",
+			opts:    []Option{WithVerboseConsole(true), WithVerboseConsole(false), WithAppend("x")},
+			binary:  "qemu-system-x86_64",
+			machine: "pc,accel=tcg", cpu: "max", smp: "2", mem: "512",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init quiet x",
+		},
+		{
+			name:    "last option wins",
+			opts:    []Option{WithCPUs(1), WithCPUs(8), WithMemory(64), WithAccel(KVM), WithAccel(TCG)},
+			binary:  "qemu-system-x86_64",
+			machine: "pc,accel=tcg", cpu: "max", smp: "8", mem: "64",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init quiet",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New("k", "i", tt.opts...)
+			argv := c.Args()
+			if argv[0] != tt.binary {
+				t.Errorf("argv[0] = %q, want %q", argv[0], tt.binary)
+			}
+			check := func(name string, want ...string) {
+				t.Helper()
+				if got := flag(argv, name); !slices.Equal(got, want) {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+			check("-machine", tt.machine)
+			check("-cpu", tt.cpu)
+			check("-smp", tt.smp)
+			check("-m", tt.mem)
+			check("-kernel", "k")
+			check("-initrd", "i")
+			check("-append", tt.cmdline)
+			// The console must be the first serial port (ttyS0), the
+			// results the second (ttyS1).
+			check("-chardev", "file,id=console,path=console.log", "file,id=results,path=results.ktap")
+			check("-serial", "chardev:console", "chardev:results")
+			check("-qmp", "unix:qmp.sock,server=on,wait=off")
+			check("-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic")
+			for _, f := range []string{"-no-reboot", "-nodefaults", "-nographic", "-no-user-config"} {
+				if !slices.Contains(argv, f) {
+					t.Errorf("argv lacks %s", f)
+				}
+			}
+			if got := c.KernelCmdline(); got != tt.cmdline {
+				t.Errorf("KernelCmdline = %q, want %q", got, tt.cmdline)
+			}
+		})
+	}
+}
+
+func TestWithAppendDoesNotAlias(t *testing.T) {
+	base := []Option{WithAppend("a")}
+	c1 := New("k", "i", append(base, WithAppend("b"))...)
+	c2 := New("k", "i", append(base, WithAppend("c"))...)
+	if !slices.Equal(c1.Append, []string{"a", "b"}) || !slices.Equal(c2.Append, []string{"a", "c"}) {
+		t.Errorf("Append = %q and %q, want [a b] and [a c]", c1.Append, c2.Append)
+	}
+}
+
+func TestCPUModel(t *testing.T) {
+	tests := []struct {
+		a    Accel
+		want string
+	}{
+		{KVM, "host"},
+		{TCG, "max"},
+		{"", "max"},
+	}
+	for _, tt := range tests {
+		if got := CPUModel(tt.a); got != tt.want {
+			t.Errorf("CPUModel(%q) = %q, want %q", tt.a, got, tt.want)
+		}
+	}
+}
+
+func TestShellLine(t *testing.T) {
+	tests := []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"qemu", "-m", "512"}, "qemu -m 512"},
+		{[]string{""}, "''"},
+		{[]string{"a b"}, "'a b'"},
+		{[]string{"it's"}, `'it'\''s'`},
+		{[]string{"-append", "console=ttyS0,115200 panic=-1"}, "-append 'console=ttyS0,115200 panic=-1'"},
+		{[]string{"unix:qmp.sock,server=on,wait=off", "a@b%c+d"}, "unix:qmp.sock,server=on,wait=off a@b%c+d"},
+		{[]string{"$HOME"}, "'$HOME'"},
+	}
+	for _, tt := range tests {
+		if got := ShellLine(tt.argv); got != tt.want {
+			t.Errorf("ShellLine(%q) = %s, want %s", tt.argv, got, tt.want)
+		}
+	}
+}
+
+// viaShell runs `printf '%s\0' <line>` in sh and returns the words sh saw.
+func viaShell(t *testing.T, line string) []string {
+	t.Helper()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	out, err := exec.Command(sh, "-c", `printf '%s\0' `+line).Output()
+	if err != nil {
+		t.Fatalf("sh -c %q: %v", line, err)
+	}
+	words := strings.Split(string(out), "\x00")
+	return words[:len(words)-1]
+}
+
+func TestShellLineRoundTrip(t *testing.T) {
+	tests := [][]string{
+		{"plain", "-m", "512"},
+		{"with space", "two  spaces", " lead", "trail "},
+		{`"double"`, "it's", `mixed "a" 'b'`, "'", "''", `\`, `back\slash`},
+		{"$HOME", "${PATH}", "`id`", "$(id)", "!", "*", "?", "[a]", "~", "#", "a;b", "a&b", "a|b", "<x>", "(x)", "{x}"},
+		{"", "tab\there", "new\nline", "ü", "a=b c"},
+		New("/path with space/bzImage", "it's.cpio", WithAppend("x='1 2'", `y="3"`)).Args(),
+	}
+	for _, argv := range tests {
+		line := ShellLine(argv)
+		got := viaShell(t, line)
+		if !slices.Equal(got, argv) {
+			t.Errorf("sh -c %s\n saw %q\nwant %q", line, got, argv)
+		}
+	}
+}
+
+func TestProbeFirmware(t *testing.T) {
+	fw := probeFirmware()
+	if len(fw) != 64<<10 {
+		t.Fatalf("firmware is %d bytes, want 65536", len(fw))
+	}
+	reset := fw[len(fw)-16:]
+	want := []byte{0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd, 0xf4}
+	if !bytes.Equal(reset[:len(want)], want) {
+		t.Errorf("reset vector = % x, want % x", reset[:len(want)], want)
+	}
+	if n := bytes.Count(fw, []byte{0xf4}); n != len(fw)-5 {
+		t.Errorf("%d hlt bytes, want %d", n, len(fw)-5)
+	}
+}
+
+// script writes an executable shell script standing in for QEMU.
+func script(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "fake-qemu")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestProbeAccelFake(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-qemu")
+	tests := []struct {
+		name    string
+		binary  string
+		timeout time.Duration
+		want    string // "" = success
+	}{
+		{"exits like the probe", script(t, "exit 85"), 10 * time.Second, ""},
+		{"exit 0", script(t, "exit 0"), 10 * time.Second, "test guest under tcg failed (<nil>): "},
+		{"exit 1 with output", script(t, "echo 'qemu: could not load PC BIOS' >&2; exit 1"), 10 * time.Second, "test guest under tcg failed (exit status 1): qemu: could not load PC BIOS"},
+		{"other debug-exit code", script(t, "exit 3"), 10 * time.Second, "test guest under tcg failed (exit status 3)"},
+		{"missing binary", missing, 10 * time.Second, "test guest under tcg failed (fork/exec " + missing + ": no such file or directory)"},
+		{"hangs", script(t, "exec sleep 60"), 100 * time.Millisecond, "a test guest did not finish within 100ms under tcg (the accelerator opens but guests hang)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ProbeAccel(context.Background(), tt.binary, TCG, tt.timeout)
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("ProbeAccel = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("ProbeAccel = %v, want prefix %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestProbeAccelArgs(t *testing.T) {
+	// The probe must boot with the CPU model the real VM uses.
+	out := filepath.Join(t.TempDir(), "argv")
+	bin := script(t, `for a; do printf '%s\n' "$a"; done > `+out+`; exit 85`)
+	for _, a := range []Accel{TCG, KVM} {
+		if err := ProbeAccel(context.Background(), bin, a, 10*time.Second); err != nil {
+			t.Fatalf("ProbeAccel(%s): %v", a, err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		argv := append([]string{bin}, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+		if got := flag(argv, "-machine"); !slices.Equal(got, []string{"pc,accel=" + string(a)}) {
+			t.Errorf("%s: -machine %q", a, got)
+		}
+		if got := flag(argv, "-cpu"); !slices.Equal(got, []string{CPUModel(a)}) {
+			t.Errorf("%s: -cpu %q, want %s", a, got, CPUModel(a))
+		}
+		if got := flag(argv, "-device"); !slices.Equal(got, []string{"isa-debug-exit,iobase=0xf4,iosize=0x04"}) {
+			t.Errorf("%s: -device %q", a, got)
+		}
+		if got := flag(argv, "-bios"); len(got) != 1 || filepath.Base(got[0]) != "probe.bin" {
+			t.Errorf("%s: -bios %q", a, got)
+		} else if _, err := os.Stat(got[0]); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: probe firmware %s left behind (%v)", a, got[0], err)
+		}
+	}
+}
+
+func TestProbeAccelRealQEMU(t *testing.T) {
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 not installed")
+	}
+	if err := ProbeAccel(context.Background(), bin, TCG, 30*time.Second); err != nil {
+		t.Errorf("ProbeAccel(TCG) = %v, want nil", err)
+	}
+}
+
+func TestChooseAccel(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-qemu")
+	tests := []struct {
+		want      string
+		accel     Accel
+		warning   string // prefix
+		errPrefix string
+	}{
+		{want: "tcg", accel: TCG},
+		{want: "bogus", errPrefix: `--accel "bogus": want auto, kvm or tcg`},
+		{want: "TCG", errPrefix: `--accel "TCG": want auto, kvm or tcg`},
+		// With a QEMU that cannot run, KVM is never usable, whatever
+		// /dev/kvm says.
+		{want: "kvm", errPrefix: "--accel kvm: KVM is not usable: "},
+		{want: "auto", accel: TCG, warning: "KVM not usable ("},
+		{want: "", accel: TCG, warning: "KVM not usable ("},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			a, warning, err := ChooseAccel(context.Background(), missing, tt.want)
+			if tt.errPrefix != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.errPrefix) {
+					t.Errorf("ChooseAccel(%q) error = %v, want prefix %q", tt.want, err, tt.errPrefix)
+				}
+				if a != "" || warning != "" {
+					t.Errorf("ChooseAccel(%q) = %q, %q with an error", tt.want, a, warning)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ChooseAccel(%q): %v", tt.want, err)
+			}
+			if a != tt.accel {
+				t.Errorf("ChooseAccel(%q) = %q, want %q", tt.want, a, tt.accel)
+			}
+			if tt.warning == "" && warning != "" {
+				t.Errorf("unexpected warning %q", warning)
+			}
+			if tt.warning != "" && (!strings.HasPrefix(warning, tt.warning) || !strings.HasSuffix(warning, "); using TCG, which is much slower")) {
+				t.Errorf("warning = %q", warning)
+			}
+		})
+	}
+}
+
+func TestShutdownReason(t *testing.T) {
+	tests := []struct {
+		e    qmp.Event
+		want string
+	}{
+		{qmp.Event{Event: "SHUTDOWN", Data: map[string]any{"guest": true, "reason": "guest-reset"}}, "guest-reset"},
+		{qmp.Event{Event: "SHUTDOWN", Data: map[string]any{"reason": 3}}, ""},
+		{qmp.Event{Event: "SHUTDOWN"}, ""},
+	}
+	for _, tt := range tests {
+		if got := ShutdownReason(tt.e); got != tt.want {
+			t.Errorf("ShutdownReason(%v) = %q, want %q", tt.e.Data, got, tt.want)
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	_, err := Find(filepath.Join(t.TempDir(), "no-such-qemu"))
+	if !errors.Is(err, ErrQEMUMissing) || !strings.Contains(err.Error(), "apt-get install qemu-system-x86") {
+		t.Errorf("Find(missing) = %v", err)
+	}
+	if p, err := exec.LookPath("qemu-system-x86_64"); err == nil {
+		got, err := Find("")
+		if err != nil || got != p {
+			t.Errorf("Find(\"\") = %q, %v, want %q", got, err, p)
+		}
+	}
+}
+
+func TestStartFailures(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-such-qemu")
+	_, err := Start(context.Background(), New("k", "i", WithBinary(missing)), dir)
+	if err == nil || !strings.HasPrefix(err.Error(), "start "+missing+": ") {
+		t.Errorf("Start(missing binary) = %v", err)
+	}
+
+	bin := script(t, "echo 'qemu: could not open kernel file' >&2; exit 1")
+	_, err = Start(context.Background(), New("k", "i", WithBinary(bin)), dir)
+	want := "QEMU exited before QMP was ready (exit status 1): qemu: could not open kernel file"
+	if err == nil || err.Error() != want {
+		t.Errorf("Start(failing binary) = %v, want %q", err, want)
+	}
+}
