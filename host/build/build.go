@@ -225,7 +225,11 @@ func (in *inputs) sourceKey() string {
 // the same kernel.
 func (in *inputs) key() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nsource %s\nbase %s %s\ntoolchain %s\n", recipe, in.sourceKey(), in.spec.Base, sha(in.baseData), in.toolchain)
+	base := in.spec.Base // a make target
+	if in.baseData != nil {
+		base = "file " + sha(in.baseData) // a .config: its content, not its path
+	}
+	fmt.Fprintf(h, "%s\nsource %s\nbase %s\ntoolchain %s\n", recipe, in.sourceKey(), base, in.toolchain)
 	for _, f := range in.fragHash {
 		fmt.Fprintf(h, "fragment %s\n", f.SHA256)
 	}
@@ -269,7 +273,7 @@ func treeIdentity(ctx context.Context, tree string) (string, error) {
 			return "", err
 		}
 		// Untracked files matter too: a new source file changes the build.
-		status, err := output(ctx, tree, "git", "status", "--porcelain", "--untracked-files=normal")
+		status, err := output(ctx, tree, "git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=normal")
 		if err != nil {
 			return "", err
 		}
