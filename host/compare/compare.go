@@ -193,7 +193,7 @@ func Markdown(w io.Writer, base, patched Side, cs []Case) {
 		fmt.Fprintf(w, "\n#### %s (%d)\n\n| case | base | patched | expected | base saw | patched saw |\n|---|---|---|---|---|---|\n", v, n[v])
 		for _, c := range cs {
 			if c.Verdict == v {
-				fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s |\n", c.ID, c.Base, c.Patched, cell(c.Expected), cell(c.BaseObserved), cell(c.PatchedObserved))
+				fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s |\n", c.ID, c.Base, c.Patched, cell(c.Expected), cell(or(c.BaseObserved, c.BaseReason)), cell(or(c.PatchedObserved, c.PatchedReason)))
 			}
 		}
 	}
@@ -220,4 +220,13 @@ func cell(s string) string {
 		return "-"
 	}
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+// or returns a, or b when a is empty: an unsupported case has no
+// observed answer, and its reason is what the reviewer needs to see.
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
