@@ -193,9 +193,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if res.Crash != "" {
 			fmt.Fprintf(stderr, "--- console excerpt ---\n%s\n---\n", res.Crash)
 		}
-		return exitInfra
 	}
-	if res.Failed() {
+	return exitStatus(res)
+}
+
+// exitStatus maps a finished run to the exit status: an infrastructure
+// failure outranks failed cases, because the cases' outcomes cannot be
+// trusted when the VM did not finish properly.
+func exitStatus(res *run.Result) int {
+	switch {
+	case res.Infra():
+		return exitInfra
+	case res.Failed():
 		return exitFailed
 	}
 	return exitOK
