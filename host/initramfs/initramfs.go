@@ -123,17 +123,27 @@ func Write(w io.Writer, agentPath string, extra ...File) error {
 // CheckStatic verifies that the agent binary can run as PID 1 of an
 // initramfs: a 64-bit x86 ELF without a dynamic loader.
 func CheckStatic(path string) error {
+	return checkStatic(path, "guest agent", "cannot be the guest's /init; build it with CGO_ENABLED=0 (make build does)")
+}
+
+// CheckProgram verifies an extra program for the guest (run --exec) the
+// same way: the initramfs has no dynamic loader and no libc.
+func CheckProgram(path string) error {
+	return checkStatic(path, "guest program", "cannot run in the guest, which has no libc; link it with -static")
+}
+
+func checkStatic(path, role, dynamicHint string) error {
 	f, err := elf.Open(path)
 	if err != nil {
-		return fmt.Errorf("guest agent %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", role, path, err)
 	}
 	defer f.Close()
 	if f.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("guest agent %s is built for %v, the guest is x86-64", path, f.Machine)
+		return fmt.Errorf("%s %s is built for %v, the guest is x86-64", role, path, f.Machine)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("guest agent %s is dynamically linked and cannot be the guest's /init; build it with CGO_ENABLED=0 (make build does)", path)
+			return fmt.Errorf("%s %s is dynamically linked and %s", role, path, dynamicHint)
 		}
 	}
 	return nil
@@ -151,7 +161,7 @@ func Cached(agentPath, cacheDir string, extra ...File) (string, error) {
 		return "", err
 	}
 	for _, e := range extra {
-		if err := CheckStatic(e.Path); err != nil {
+		if err := CheckProgram(e.Path); err != nil {
 			return "", err
 		}
 		h, err := fileHash(e.Path)

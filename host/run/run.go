@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -201,8 +200,8 @@ func Prepare(opts Options) (*Prepared, error) {
 			return nil, &UsageError{errors.New("--exec runs programs instead of the matrix; it does not take --case")}
 		}
 		for _, e := range opts.Exec {
-			if err := checkGuestProgram(e); err != nil {
-				return nil, &UsageError{err}
+			if err := initramfs.CheckProgram(e); err != nil {
+				return nil, &UsageError{fmt.Errorf("--exec: %w", err)}
 			}
 		}
 		p.cases = nil
@@ -621,23 +620,4 @@ func Load(dir string) (*Result, error) {
 		}
 	}
 	return &r, nil
-}
-
-// checkGuestProgram refuses --exec programs the guest cannot run: the
-// initramfs has no dynamic loader and no libc.
-func checkGuestProgram(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("--exec %s: not an executable: %w", path, err)
-	}
-	defer f.Close()
-	if f.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("--exec %s is built for %v; the guest is x86-64", path, f.Machine)
-	}
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("--exec %s is dynamically linked; the initramfs has no libc: link it with -static", path)
-		}
-	}
-	return nil
 }
