@@ -110,6 +110,7 @@ type Error struct {
 	Err   error
 }
 
+// Error gives the step, the cause, the first error line and the log.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%s failed: %v", e.Step, e.Err)
 	if e.First != "" {
@@ -120,13 +121,16 @@ func (e *Error) Error() string {
 	}
 	return s
 }
+// Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // InputError is a problem with the spec itself (missing tree, unreadable
 // fragment, patch without a diff): nothing was built.
 type InputError struct{ Err error }
 
+// Error returns the problem with the input.
 func (e *InputError) Error() string { return e.Err.Error() }
+// Unwrap returns the underlying error.
 func (e *InputError) Unwrap() error { return e.Err }
 
 // inputs is a Spec read and hashed.

@@ -30,7 +30,9 @@ import (
 // UsageError is bad input: nothing was booted. The CLI exits 2 for it.
 type UsageError struct{ Err error }
 
+// Error returns the problem with the input.
 func (e *UsageError) Error() string { return e.Err.Error() }
+// Unwrap returns the underlying error.
 func (e *UsageError) Unwrap() error { return e.Err }
 
 // Options configure one run.
