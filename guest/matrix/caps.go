@@ -65,3 +65,24 @@ func ApplyThreadCaps(keepOnly, drop []uintptr) error {
 	}
 	return nil
 }
+
+// SetEffectiveCap raises or lowers one capability in the calling thread's
+// effective set only, leaving it permitted: the state upstream's
+// clone3_cap_checkpoint_restore test starts from (a capability the process
+// could use but does not hold right now).
+func SetEffectiveCap(c uintptr, on bool) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	if on {
+		data[c/32].Effective |= 1 << (c % 32)
+	} else {
+		data[c/32].Effective &^= 1 << (c % 32)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
+}

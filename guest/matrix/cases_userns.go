@@ -62,6 +62,22 @@ func init() {
 			},
 		},
 		Case{
+			ID: "set_tid/userns/cap-permitted-not-effective", Rule: "CAP_CHECKPOINT_RESTORE permitted but not effective → EPERM; raised to effective, the same PID is chosen",
+			Expect: "EPERM, then pid F", Needs: SetTID | CheckpointRestoreCap,
+			Setup: Setup{KeepOnlyCaps: []uintptr{CapCheckpointRestore}},
+			Run: func(t *T) {
+				tid := t.Free(1)
+				if err := SetEffectiveCap(CapCheckpointRestore, false); err != nil {
+					t.Fatalf("lower CAP_CHECKPOINT_RESTORE: %v", err)
+				}
+				t.Require("with the capability only permitted", Errno(unix.EPERM), t.Clone(Call{SetTID: tid}))
+				if err := SetEffectiveCap(CapCheckpointRestore, true); err != nil {
+					t.Fatalf("raise CAP_CHECKPOINT_RESTORE: %v", err)
+				}
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
 			ID: "set_tid/userns/dropped-both-caps", Rule: "uid 0 without CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE → EPERM",
 			Expect: "EPERM", Needs: SetTID,
 			Setup: Setup{DropCaps: []uintptr{CapSysAdmin, CapCheckpointRestore}},
