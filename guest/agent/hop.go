@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmtest/vmtest/guest/clone3"
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/internal/result"
 )
@@ -87,7 +88,7 @@ func CaseMain(argv []string) {
 	// The body's clone3 calls must come from the thread whose credentials
 	// and namespaces were set up, so pin it for the rest of the process.
 	runtime.LockOSThread()
-	if err := matrix.ApplyThreadCaps(c.Setup.KeepOnlyCaps, c.Setup.DropCaps); err != nil {
+	if err := matrix.ApplyCaps(clone3.Direct, c.Setup.KeepOnlyCaps, c.Setup.DropCaps); err != nil {
 		fail(c.ID, err.Error())
 	}
 	slot, _ := strconv.Atoi(argv[5])

@@ -14,6 +14,7 @@ package clone3
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -48,6 +49,14 @@ type Args struct {
 	Cgroup     uint64
 }
 
+// ChildVM is added to the flags of the children the matrix creates: a
+// child sharing the caller's memory costs one task, where a fork copies
+// the page tables of the whole Go agent, which under TCG takes several
+// milliseconds. set_tid's rules (argument checks, PID allocation and
+// permission at every level) do not depend on it; the child runs a few
+// instructions of assembly, never touching memory but its TID slot.
+const ChildVM = unix.CLONE_VM
+
 // ErrUnsupported marks answers meaning "this kernel lacks the feature".
 var ErrUnsupported = errors.New("feature not supported by this kernel")
 
@@ -66,7 +75,18 @@ func rawClone3(args unsafe.Pointer, size uintptr, tidOut *int32) int64
 //
 // The child exits immediately with status 0; the caller must reap it.
 func Raw(buf unsafe.Pointer, size uintptr) (int, unix.Errno) {
+	// The child inherits this thread's signal mask: with every signal
+	// blocked none can land on it, which matters for a CLONE_VM child,
+	// whose signal frame would be written on the caller's stack.
+	runtime.LockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
 	r := rawClone3(buf, size, nil)
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	runtime.UnlockOSThread()
 	if r < 0 && r > -4096 {
 		return 0, unix.Errno(-r)
 	}
@@ -78,6 +98,13 @@ func Raw(buf unsafe.Pointer, size uintptr) (int, unix.Errno) {
 // which case tail is written right after the VER2 fields (to check the
 // kernel's "unknown non-zero bytes → E2BIG" rule).
 func Call(a *Args, size int, tail []byte) (int, unix.Errno) {
+	buf := Buffer(a, size, tail)
+	return Raw(unsafe.Pointer(&buf[0]), uintptr(size))
+}
+
+// Buffer lays a out as Call passes it: at least VER2 bytes, tail after the
+// VER2 fields, so that size can be anything from 0 up.
+func Buffer(a *Args, size int, tail []byte) []byte {
 	if size < 0 {
 		panic(fmt.Sprintf("clone3: negative size %d", size))
 	}
@@ -85,10 +112,10 @@ func Call(a *Args, size int, tail []byte) (int, unix.Errno) {
 	if n < SizeVer2 {
 		n = SizeVer2
 	}
-	buf := make([]byte, n+len(tail))
+	buf := HeapBytes(n + len(tail)) // a proxy may read it
 	copy(buf, unsafe.Slice((*byte)(unsafe.Pointer(a)), SizeVer2))
 	copy(buf[SizeVer2:], tail)
-	return Raw(unsafe.Pointer(&buf[0]), uintptr(size))
+	return buf
 }
 
 // PtrTo returns the address of the first element of s as a u64 for Args.

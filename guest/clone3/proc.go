@@ -112,9 +112,19 @@ func PIDInUse(pid int) bool {
 // depth; the child's /proc/PID/status is then read under its initial PID
 // and must agree. With reap false the zombie is left for the caller.
 func ReapPidfd(pid, pidfd int, reap bool) (Child, error) {
+	return ReapPidfdWith(waitid, pid, pidfd, reap)
+}
+
+// WaitFunc is waitid(P_PID, pid, info, options) made by the child's
+// parent: the calling thread itself, or a Proxy.
+type WaitFunc func(pid int, info *unix.Siginfo, options int) error
+
+// ReapPidfdWith is ReapPidfd for a child of another process (a Proxy),
+// which wait must reach.
+func ReapPidfdWith(wait WaitFunc, pid, pidfd int, reap bool) (Child, error) {
 	c := Child{PID: pid}
-	var info unix.Siginfo
-	if err := waitid(pid, &info, unix.WEXITED|unix.WNOWAIT|unix.WALL); err != nil {
+	info := new(unix.Siginfo) // heap: a proxy writes it
+	if err := wait(pid, info, unix.WEXITED|unix.WNOWAIT|unix.WALL); err != nil {
 		return c, fmt.Errorf("waitid(%d): %w", pid, err)
 	}
 	fdinfo, err := fdinfoNSpid(pidfd)
@@ -127,8 +137,7 @@ func ReapPidfd(pid, pidfd int, reap bool) (Child, error) {
 		c.NSpid = status
 	}
 	if reap {
-		var ws unix.WaitStatus
-		if _, werr := unix.Wait4(pid, &ws, unix.WALL, nil); werr != nil && err == nil {
+		if werr := wait(pid, info, unix.WEXITED|unix.WALL); werr != nil && err == nil {
 			err = fmt.Errorf("reap %d: %w", pid, werr)
 		}
 	}

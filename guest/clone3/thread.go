@@ -27,7 +27,11 @@ const threadStackSize = 64 << 10
 // enters Go code. All signals are blocked on the calling thread for the
 // duration so the new thread, which inherits the mask, cannot take a signal
 // that the Go runtime would try to handle on a thread it does not know.
-func Thread(setTID []int32) (ThreadResult, error) {
+func Thread(setTID []int32) (ThreadResult, error) { return ThreadVia(nil, setTID) }
+
+// ThreadVia is Thread with the thread created in px's thread group (px nil:
+// the caller's), so that its TIDs come from px's PID namespaces.
+func ThreadVia(px *Proxy, setTID []int32) (ThreadResult, error) {
 	runtime.LockOSThread()
 	// The thread's signal mask is altered below; never hand it back to the
 	// scheduler. Exiting the goroutine while locked retires the thread.
@@ -48,9 +52,11 @@ func Thread(setTID []int32) (ThreadResult, error) {
 
 	// ctid is set by the kernel to the TID (CLONE_PARENT_SETTID) and cleared
 	// with a futex wake when the thread exits (CLONE_CHILD_CLEARTID).
-	ctid := new(int32)
-	selfTID := new(int32)
-	a := Args{
+	ctid := Heap[int32]()
+	selfTID := Heap[int32]()
+	setTID = HeapInt32s(setTID)
+	a := Heap[Args]()
+	*a = Args{
 		Flags: unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 			unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID,
 		ChildTID:   uint64(uintptr(unsafe.Pointer(ctid))),
@@ -60,7 +66,16 @@ func Thread(setTID []int32) (ThreadResult, error) {
 		SetTID:     PtrTo(setTID),
 		SetTIDSize: uint64(len(setTID)),
 	}
-	r := rawClone3(unsafe.Pointer(&a), SizeVer1, selfTID)
+	var r int64
+	if px == nil {
+		r = rawClone3(unsafe.Pointer(a), SizeVer1, selfTID)
+	} else {
+		pid, e := px.Clone3(unsafe.Pointer(a), SizeVer1, selfTID)
+		r = int64(pid)
+		if e != 0 {
+			r = -int64(e)
+		}
+	}
 	runtime.KeepAlive(setTID)
 	if r < 0 {
 		return ThreadResult{Errno: unix.Errno(-r)}, nil

@@ -2,9 +2,13 @@ package matrix
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/guest/clone3"
 )
 
 // Capability numbers the matrix uses. CAP_CHECKPOINT_RESTORE is spelled out
@@ -31,19 +35,18 @@ func capNames(cs []uintptr) string {
 	return strings.Join(s, "+")
 }
 
-// ApplyThreadCaps changes the effective and permitted capability sets of
-// the calling thread only. Capabilities are per-thread in Linux, and the
-// case body makes its clone3 calls from the same locked OS thread, so this
-// gives the call exactly the credentials the case wants without touching
-// the Go runtime's other threads.
-func ApplyThreadCaps(keepOnly, drop []uintptr) error {
+// ApplyCaps changes the effective and permitted capability sets of the
+// task that sys calls from: the body's locked thread, or its proxy.
+// Capabilities are per task in Linux, so this gives the body's clone3 calls
+// exactly the credentials the case wants without touching the Go
+// runtime's other threads.
+func ApplyCaps(sys clone3.Sys, keepOnly, drop []uintptr) error {
 	if len(keepOnly) == 0 && len(drop) == 0 {
 		return nil
 	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
+	hdr, data, err := capget(sys)
+	if err != nil {
+		return err
 	}
 	if len(keepOnly) > 0 {
 		var keep [2]uint32
@@ -60,29 +63,60 @@ func ApplyThreadCaps(keepOnly, drop []uintptr) error {
 		data[c/32].Effective &^= 1 << (c % 32)
 		data[c/32].Permitted &^= 1 << (c % 32)
 	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
-	}
-	return nil
+	return capset(sys, hdr, data)
 }
 
-// SetEffectiveCap raises or lowers one capability in the calling thread's
-// effective set only, leaving it permitted: the state upstream's
+// SetEffectiveCap raises or lowers one capability in the effective set of
+// the body's calling task only, leaving it permitted: the state upstream's
 // clone3_cap_checkpoint_restore test starts from (a capability the process
 // could use but does not hold right now).
-func SetEffectiveCap(c uintptr, on bool) error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
+func (t *T) SetEffectiveCap(c uintptr, on bool) error {
+	sys := t.Sys()
+	hdr, data, err := capget(sys)
+	if err != nil {
+		return err
 	}
 	if on {
 		data[c/32].Effective |= 1 << (c % 32)
 	} else {
 		data[c/32].Effective &^= 1 << (c % 32)
 	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
+	return capset(sys, hdr, data)
+}
+
+// SetCaps makes caps the task's whole effective and permitted sets.
+func SetCaps(sys clone3.Sys, caps []uintptr) error {
+	hdr, data, err := capget(sys)
+	if err != nil {
+		return err
 	}
+	var set [2]uint32
+	for _, c := range caps {
+		set[c/32] |= 1 << (c % 32)
+	}
+	for i := range data {
+		data[i].Effective, data[i].Permitted, data[i].Inheritable = set[i], set[i], 0
+	}
+	return capset(sys, hdr, data)
+}
+
+// capget reads the calling task's capabilities into heap memory (a proxy
+// may be the one writing them).
+func capget(sys clone3.Sys) (*unix.CapUserHeader, *[2]unix.CapUserData, error) {
+	hdr := clone3.Heap[unix.CapUserHeader]()
+	hdr.Version = unix.LINUX_CAPABILITY_VERSION_3
+	data := clone3.Heap[[2]unix.CapUserData]()
+	if _, e := sys(unix.SYS_CAPGET, uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(data))); e != 0 {
+		return nil, nil, fmt.Errorf("capget: %w", e)
+	}
+	return hdr, data, nil
+}
+
+func capset(sys clone3.Sys, hdr *unix.CapUserHeader, data *[2]unix.CapUserData) error {
+	if _, e := sys(unix.SYS_CAPSET, uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(data))); e != 0 {
+		return fmt.Errorf("capset: %w", e)
+	}
+	runtime.KeepAlive(hdr)
+	runtime.KeepAlive(data)
 	return nil
 }

@@ -16,8 +16,8 @@ import (
 
 const (
 	raceWorkers = 8
-	raceRounds  = 10
-	lastPIDRuns = 20
+	raceRounds  = 5
+	lastPIDRuns = 10
 )
 
 // Concurrency: set_tid exists because the old route (write ns_last_pid,
@@ -87,7 +87,7 @@ func exclusive(cs ...Case) []Case {
 // cloneSetTID makes a raw clone3 call with set_tid from the current thread
 // and leaves the child unreaped.
 func cloneSetTID(tid []int32) (int, unix.Errno) {
-	a := clone3.Args{ExitSignal: uint64(unix.SIGCHLD), SetTID: clone3.PtrTo(tid), SetTIDSize: uint64(len(tid))}
+	a := clone3.Args{Flags: clone3.ChildVM, ExitSignal: uint64(unix.SIGCHLD), SetTID: clone3.PtrTo(tid), SetTIDSize: uint64(len(tid))}
 	pid, e := clone3.Call(&a, clone3.SizeVer1, nil)
 	runtime.KeepAlive(tid)
 	return pid, e
@@ -150,7 +150,7 @@ func nsLastPIDContrast(t *T) {
 		defer noise.Done()
 		runtime.LockOSThread()
 		for !stop.Load() {
-			a := clone3.Args{ExitSignal: uint64(unix.SIGCHLD)}
+			a := clone3.Args{Flags: clone3.ChildVM, ExitSignal: uint64(unix.SIGCHLD)}
 			if pid, e := clone3.Call(&a, clone3.SizeVer0, nil); e == 0 {
 				var ws unix.WaitStatus
 				unix.Wait4(pid, &ws, 0, nil)
@@ -165,7 +165,7 @@ func nsLastPIDContrast(t *T) {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(int(p-1))), 0); err != nil {
 			t.Fatalf("write ns_last_pid: %v", err)
 		}
-		a := clone3.Args{ExitSignal: uint64(unix.SIGCHLD)}
+		a := clone3.Args{Flags: clone3.ChildVM, ExitSignal: uint64(unix.SIGCHLD)}
 		pid, e := clone3.Call(&a, clone3.SizeVer0, nil)
 		if e != 0 {
 			t.Fatalf("plain clone3: %v", e)

@@ -202,7 +202,10 @@ func init() {
 // the thread is locked for the rest of the (single-purpose) body.
 func unsharePID(t *T) {
 	lockThread()
-	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
-		t.Fatalf("unshare(CLONE_NEWPID): %v", err)
+	if t.px == nil {
+		t.poisoned = true
+	}
+	if _, e := t.Sys()(unix.SYS_UNSHARE, unix.CLONE_NEWPID); e != 0 {
+		t.Fatalf("unshare(CLONE_NEWPID): %v", e)
 	}
 }

@@ -3,7 +3,7 @@ package matrix
 import (
 	"math"
 	"os"
-	"strconv"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,7 +64,8 @@ func init() {
 			ID: "set_tid/pid/in-use-by-thread", Rule: "a TID held by another thread of the caller is taken → EEXIST",
 			Expect: "EEXIST", Needs: SetTID,
 			Run: func(t *T) {
-				tid := otherThread(t)
+				tid, release := otherThread()
+				defer release()
 				t.Check(Errno(unix.EEXIST), t.Clone(Call{SetTID: one(int32(tid))}))
 			},
 		},
@@ -91,20 +92,17 @@ func init() {
 	)
 }
 
-// otherThread returns a TID in the body's namespace that belongs to a
-// thread, not a thread-group leader: one of the Go runtime's own threads.
-func otherThread(t *T) int {
-	ents, err := os.ReadDir("/proc/thread-self/..")
-	if err != nil {
-		t.Fatalf("list own threads: %v", err)
-	}
-	self := os.Getpid()
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
-		if err == nil && n != self {
-			return n
-		}
-	}
-	t.Fatalf("no second thread found in /proc/self/task")
-	return 0
+// otherThread starts a thread of the caller's own (a locked goroutine) and
+// returns its TID, which is not a thread-group leader's PID. The thread
+// stays alive until release is called: the agent's other threads come and
+// go, so one of them could free its TID before the clone3 call.
+func otherThread() (tid int, release func()) {
+	got := make(chan int)
+	stop := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		got <- unix.Gettid()
+		<-stop
+	}()
+	return <-got, func() { close(stop) }
 }

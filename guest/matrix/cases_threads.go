@@ -54,7 +54,7 @@ func threadWant(tid int32) result.Answer {
 }
 
 func threadAnswer(t *T, setTID []int32) result.Answer {
-	r, err := clone3.Thread(setTID)
+	r, err := clone3.ThreadVia(t.px, setTID)
 	if err != nil {
 		t.Fatalf("thread: %v", err)
 	}

@@ -67,11 +67,11 @@ func init() {
 			Setup: Setup{KeepOnlyCaps: []uintptr{CapCheckpointRestore}},
 			Run: func(t *T) {
 				tid := t.Free(1)
-				if err := SetEffectiveCap(CapCheckpointRestore, false); err != nil {
+				if err := t.SetEffectiveCap(CapCheckpointRestore, false); err != nil {
 					t.Fatalf("lower CAP_CHECKPOINT_RESTORE: %v", err)
 				}
 				t.Require("with the capability only permitted", Errno(unix.EPERM), t.Clone(Call{SetTID: tid}))
-				if err := SetEffectiveCap(CapCheckpointRestore, true); err != nil {
+				if err := t.SetEffectiveCap(CapCheckpointRestore, true); err != nil {
 					t.Fatalf("raise CAP_CHECKPOINT_RESTORE: %v", err)
 				}
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -30,8 +31,14 @@ type T struct {
 	// for the same PID.
 	Slot int
 
+	// px, when set, is the process the body's calls come from: a proxy
+	// inside the case's namespaces and credentials. Without one the body
+	// calls from its own locked thread.
+	px *clone3.Proxy
+
 	res      result.Case
 	decided  bool
+	poisoned bool
 	used     map[int]bool
 	nextFree int
 }
@@ -41,11 +48,43 @@ var errFatal = errors.New("case aborted")
 
 // NewT prepares a T for case c running at the given depth in worker slot.
 func NewT(c Case, depth, slot int) (*T, error) {
-	pm, err := clone3.PidMax()
+	pm, err := pidMax()
 	if err != nil {
 		return nil, err
 	}
 	return &T{PidMax: pm, Depth: depth, Slot: slot, res: result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}, used: map[int]bool{}}, nil
+}
+
+// pidMax reads pid_max once per process: nothing in the guest changes it.
+var pidMax = sync.OnceValues(clone3.PidMax)
+
+// Poisoned reports whether the body changed its own thread in a way that
+// must not reach another case (its PID namespace for children), so that
+// the thread has to be retired rather than reused.
+func (t *T) Poisoned() bool { return t.poisoned }
+
+// WithProxy makes t's calls come from px.
+func (t *T) WithProxy(px *clone3.Proxy) { t.px = px }
+
+// Sys is the system-call route of the body: its proxy or its own thread.
+func (t *T) Sys() clone3.Sys {
+	if t.px != nil {
+		return t.px.Syscall
+	}
+	return clone3.Direct
+}
+
+// wait waits for a child of the body's calling process.
+func (t *T) wait(pid int, info *unix.Siginfo, options int) error {
+	if t.px != nil {
+		return t.px.Wait(pid, info, options)
+	}
+	for {
+		err := unix.Waitid(unix.P_PID, pid, info, options, nil)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // MaxSlots is the number of worker slots the PID range is divided into.
@@ -182,13 +221,16 @@ const SizeZero = -1
 // checked with the fdinfo) and then reaps it, unless KeepZombie is set, so
 // the PIDs are free again when Clone returns.
 func (t *T) Clone(c Call) result.Answer {
-	pidfd := int32(-1)
+	// Heap copies: a proxy reads and writes them while this goroutine waits.
+	pidfd := clone3.Heap[int32]()
+	*pidfd = -1
+	setTID := clone3.HeapInt32s(c.SetTID)
 	a := clone3.Args{
-		Flags:      c.Flags | unix.CLONE_PIDFD,
-		PidFD:      uint64(uintptr(unsafe.Pointer(&pidfd))),
+		Flags:      c.Flags | unix.CLONE_PIDFD | clone3.ChildVM,
+		PidFD:      uint64(uintptr(unsafe.Pointer(pidfd))),
 		ExitSignal: uint64(unix.SIGCHLD),
-		SetTID:     clone3.PtrTo(c.SetTID),
-		SetTIDSize: uint64(len(c.SetTID)),
+		SetTID:     clone3.PtrTo(setTID),
+		SetTIDSize: uint64(len(setTID)),
 		Cgroup:     c.Cgroup,
 	}
 	if c.SetTIDPtr != 0 {
@@ -211,22 +253,38 @@ func (t *T) Clone(c Call) result.Answer {
 		// The kernel rejects the struct before looking at it; no pidfd.
 		a.Flags &^= unix.CLONE_PIDFD
 	}
-	pid, errno := clone3.Call(&a, size, c.Tail)
-	runtime.KeepAlive(c.SetTID)
-	runtime.KeepAlive(&pidfd)
+	buf := clone3.Buffer(&a, size, c.Tail)
+	var pid int
+	var errno unix.Errno
+	if t.px != nil {
+		pid, errno = t.px.Clone3(unsafe.Pointer(&buf[0]), uintptr(size), nil)
+	} else {
+		pid, errno = clone3.Raw(unsafe.Pointer(&buf[0]), uintptr(size))
+	}
+	runtime.KeepAlive(buf)
+	runtime.KeepAlive(setTID)
 	if errno != 0 {
 		return result.Answer{Errno: ErrnoName(errno)}
 	}
-	if pidfd < 0 {
-		// A struct too small to hold the pidfd field still made a child.
-		child, err := clone3.Reap(pid)
-		if err != nil {
-			t.Fatalf("inspect child %d: %v", pid, err)
+	if *pidfd < 0 {
+		// Created without a pidfd (NoPidFD).
+		if t.px == nil {
+			child, err := clone3.Reap(pid)
+			if err != nil {
+				t.Fatalf("inspect child %d: %v", pid, err)
+			}
+			return result.Answer{PID: pid, NSpid: reversed(child.NSpid)}
 		}
-		return result.Answer{PID: pid, NSpid: reversed(child.NSpid)}
+		// From a proxy only the PID is known: /proc/PID would name another
+		// namespace's process.
+		info := clone3.Heap[unix.Siginfo]()
+		if err := t.wait(pid, info, unix.WEXITED|unix.WALL); err != nil {
+			t.Fatalf("reap child %d: %v", pid, err)
+		}
+		return result.Answer{PID: pid, NSpid: []int{pid}}
 	}
-	defer unix.Close(int(pidfd))
-	child, err := clone3.ReapPidfd(pid, int(pidfd), !c.KeepZombie)
+	defer unix.Close(int(*pidfd))
+	child, err := clone3.ReapPidfdWith(t.wait, pid, int(*pidfd), !c.KeepZombie)
 	if err != nil {
 		t.Fatalf("inspect child %d: %v", pid, err)
 	}
@@ -235,8 +293,7 @@ func (t *T) Clone(c Call) result.Answer {
 
 // Reap reaps a child left by a KeepZombie call.
 func (t *T) Reap(pid int) {
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
+	if err := t.wait(pid, clone3.Heap[unix.Siginfo](), unix.WEXITED|unix.WALL); err != nil {
 		t.Fatalf("reap %d: %v", pid, err)
 	}
 }

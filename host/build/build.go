@@ -121,6 +121,7 @@ func (e *Error) Error() string {
 	}
 	return s
 }
+
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
@@ -130,6 +131,7 @@ type InputError struct{ Err error }
 
 // Error returns the problem with the input.
 func (e *InputError) Error() string { return e.Err.Error() }
+
 // Unwrap returns the underlying error.
 func (e *InputError) Unwrap() error { return e.Err }
 

@@ -32,6 +32,7 @@ type UsageError struct{ Err error }
 
 // Error returns the problem with the input.
 func (e *UsageError) Error() string { return e.Err.Error() }
+
 // Unwrap returns the underlying error.
 func (e *UsageError) Unwrap() error { return e.Err }
 
@@ -427,8 +428,18 @@ loop:
 // an entry) and the summary.
 func finish(res *Result, cases []matrix.Case) {
 	seen := map[string]bool{}
-	for _, c := range res.Cases {
+	for i, c := range res.Cases {
 		seen[c.ID] = true
+		// The guest leaves out what the host knows from the matrix, to
+		// keep the serial stream short.
+		if m, ok := matrix.Lookup(c.ID); ok {
+			if c.Group == "" {
+				res.Cases[i].Group = m.Group
+			}
+			if c.Rule == "" {
+				res.Cases[i].Rule = m.Rule
+			}
+		}
 	}
 	for _, c := range cases {
 		if !seen[c.ID] {

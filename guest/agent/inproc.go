@@ -1,0 +1,297 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/guest/clone3"
+	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/result"
+)
+
+// The runners. The proxy runner (the default) runs each case's body in the
+// agent and builds its namespaces and credentials out of proxies
+// (clone3.Proxy): processes sharing the agent's memory that make the body's
+// system calls from inside them. The exec runner re-executes the agent once
+// per namespace level instead; it is slower by a Go start-up per level
+// (tens of milliseconds under TCG) and kept as a cross-check.
+const (
+	RunnerProxy = "proxy"
+	RunnerExec  = "exec"
+)
+
+// Chain is the proxies a case's setup needs, outermost first; the last one
+// is where the body's calls come from.
+type Chain struct {
+	proxies []*clone3.Proxy
+}
+
+// Inner returns the proxy the body calls from.
+func (c *Chain) Inner() *clone3.Proxy { return c.proxies[len(c.proxies)-1] }
+
+// Close kills the chain. Every proxy after the first is either inside the
+// PID namespace the first one is the init of, or (for a setup without
+// levels) there is only the first: killing and reaping it ends them all.
+func (c *Chain) Close() {
+	if c == nil || len(c.proxies) == 0 {
+		return
+	}
+	for _, p := range c.proxies[1:] {
+		p.Kill()
+	}
+	c.proxies[0].Close(c.proxies[1:]...)
+}
+
+func (c *Chain) spawn(flags uint64) (*clone3.Proxy, error) {
+	var p *clone3.Proxy
+	var err error
+	if len(c.proxies) == 0 {
+		p, err = clone3.StartProxy(flags)
+	} else {
+		p, err = c.Inner().Spawn(flags)
+	}
+	if err == nil {
+		c.proxies = append(c.proxies, p)
+	}
+	return p, err
+}
+
+// needsChain reports whether a setup changes anything the body's own
+// thread should not: namespaces or credentials.
+func needsChain(s matrix.Setup) bool {
+	return len(s.Levels) > 0 || s.UID != 0 || len(s.AmbientCaps) > 0 || len(s.KeepOnlyCaps) > 0 || len(s.DropCaps) > 0
+}
+
+// BuildChain builds a case's setup out of proxies, as Hops does out of
+// re-executions: one proxy per PID namespace level (with a user namespace
+// where the level asks for one), then one for the credentials.
+func BuildChain(s matrix.Setup) (*Chain, error) {
+	c := &Chain{}
+	inUserNS := false
+	for i, l := range s.Levels {
+		flags := uint64(unix.CLONE_NEWPID)
+		if l.UserNS {
+			flags |= unix.CLONE_NEWUSER
+		}
+		parent := clone3.Sys(clone3.Direct)
+		if len(c.proxies) > 0 {
+			parent = c.Inner().Syscall
+		}
+		p, err := c.spawn(flags)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("level %d: %w", i+1, err)
+		}
+		if l.UserNS {
+			// The first user namespace maps its root to an ID that is not
+			// root outside, like a container's; nested ones map within it.
+			host := 100000
+			if inUserNS {
+				host = 0
+			}
+			gpid, err := p.GPID()
+			if err == nil {
+				err = mapIDs(parent, gpid, host)
+			}
+			if err != nil {
+				c.Close()
+				return nil, fmt.Errorf("level %d: %w", i+1, err)
+			}
+			// The proxy still has the creator's (now unmapped) IDs; become
+			// root of the new namespace.
+			if err := setIDs(p.Syscall, 0, false); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("level %d: %w", i+1, err)
+			}
+			inUserNS = true
+		}
+	}
+	// The body runs in the innermost level, as PID 1 of it, unless the
+	// credentials change: then in a child of its own, as the exec runner's
+	// credential hop does.
+	if len(c.proxies) == 0 || s.UID != 0 || len(s.AmbientCaps) > 0 {
+		if _, err := c.spawn(0); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("credentials: %w", err)
+		}
+	}
+	p := c.Inner()
+	if s.UID != 0 || len(s.AmbientCaps) > 0 {
+		if len(s.AmbientCaps) > 0 {
+			if _, e := p.Syscall(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1); e != 0 {
+				c.Close()
+				return nil, fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", e)
+			}
+		}
+		if err := setIDs(p.Syscall, s.UID, !inUserNS); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if len(s.AmbientCaps) > 0 {
+			if err := matrix.SetCaps(p.Syscall, s.AmbientCaps); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
+	}
+	if err := matrix.ApplyCaps(p.Syscall, s.KeepOnlyCaps, s.DropCaps); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// mapIDs writes the uid_map and gid_map of process gpid (its number in the
+// initial PID namespace, which is the one /proc shows) from the parent of
+// its user namespace, the only place allowed to.
+func mapIDs(parent clone3.Sys, gpid, host int) error {
+	line := fmt.Appendf(nil, "0 %d 65536\n", host)
+	for _, f := range []string{"uid_map", "gid_map"} {
+		path := fmt.Sprintf("/proc/%d/%s", gpid, f)
+		if err := writeVia(parent, path, line); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// writeVia writes data to path with open/write/close made by sys.
+func writeVia(sys clone3.Sys, path string, data []byte) error {
+	p := clone3.HeapBytes(len(path) + 1)
+	copy(p, path)
+	buf := clone3.HeapBytes(len(data))
+	copy(buf, data)
+	atFDCWD := unix.AT_FDCWD // -100: a variable, so the conversion wraps
+	fd, e := sys(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(&p[0])), unix.O_WRONLY|unix.O_CLOEXEC)
+	if e != 0 {
+		return e
+	}
+	defer sys(unix.SYS_CLOSE, fd)
+	n, e := sys(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+	runtime.KeepAlive(p)
+	runtime.KeepAlive(buf)
+	if e != 0 {
+		return e
+	}
+	if int(n) != len(buf) {
+		return fmt.Errorf("short write (%d of %d bytes)", n, len(buf))
+	}
+	return nil
+}
+
+// setIDs switches the task behind sys to uid (and the same gid), dropping
+// supplementary groups first where that is allowed (not inside a user
+// namespace created without setgroups permission).
+func setIDs(sys clone3.Sys, uid int, dropGroups bool) error {
+	if dropGroups {
+		if _, e := sys(unix.SYS_SETGROUPS, 0, 0); e != 0 {
+			return fmt.Errorf("setgroups: %w", e)
+		}
+	}
+	if _, e := sys(unix.SYS_SETRESGID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("setresgid(%d): %w", uid, e)
+	}
+	if _, e := sys(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("setresuid(%d): %w", uid, e)
+	}
+	return nil
+}
+
+// teardown tracks chains still being killed in the background.
+var teardown sync.WaitGroup
+
+// WaitTeardown waits until every case's proxies are gone.
+func WaitTeardown() { teardown.Wait() }
+
+// SetupNS and TeardownNS add up the time spent building and killing
+// proxy chains, reported by the agent as information.
+var SetupNS, TeardownNS atomic.Int64
+
+// RunCaseInProcess decides one case with the proxy runner: the body runs
+// on a goroutine of the agent, on a thread of its own that is retired
+// afterwards (LockOSThread without unlock), with its calls made by the
+// proxies of its setup when it has one. A panic is the case's error; a
+// body that does not finish in time is the case's error too, and its
+// proxies are killed.
+func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
+	res := result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}
+	if reason, unsupported := matrix.Missing(c.Needs, feats); reason != "" {
+		res.Outcome, res.Reason = result.Skip, reason
+		if unsupported {
+			res.Outcome = result.Unsupported
+		}
+		return res
+	}
+	start := time.Now()
+	done := make(chan result.Case, 1)
+	chains := make(chan *Chain, 1)
+	go func() {
+		// Unlocked only if the body leaves the thread as it found it;
+		// otherwise the thread ends with the goroutine.
+		runtime.LockOSThread()
+		fail := func(err error) {
+			r := res
+			r.Outcome, r.Reason = result.Error, "setup: "+err.Error()
+			done <- r
+		}
+		t, err := matrix.NewT(c, c.Setup.Depth(), slot)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if needsChain(c.Setup) {
+			t0 := time.Now()
+			ch, err := BuildChain(c.Setup)
+			SetupNS.Add(int64(time.Since(t0)))
+			if err != nil {
+				fail(err)
+				return
+			}
+			chains <- ch
+			// Tearing a namespace down takes the kernel milliseconds and
+			// decides nothing about the case: do it in the background.
+			defer func() {
+				t0 := time.Now()
+				teardown.Add(1)
+				go func() {
+					defer teardown.Done()
+					ch.Close()
+				}()
+				TeardownNS.Add(int64(time.Since(t0)))
+			}()
+			t.WithProxy(ch.Inner())
+		}
+		r := matrix.RunBody(c, t)
+		if !t.Poisoned() {
+			// Hand the thread back; a body that nested a lock of its own
+			// (clone3.Thread) still retires it.
+			runtime.UnlockOSThread()
+		}
+		done <- r
+	}()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	select {
+	case r := <-done:
+		return r
+	case <-ctx.Done():
+		select {
+		case ch := <-chains:
+			ch.Close()
+		default:
+		}
+		res.Outcome = result.Error
+		res.Reason = fmt.Sprintf("timeout: case did not finish within %s", timeout)
+		res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+		fmt.Fprintf(os.Stderr, "vmtest-agent: %s timed out\n", c.ID)
+		return res
+	}
+}

@@ -1,0 +1,318 @@
+package clone3
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// A Proxy is a process that makes system calls on the agent's behalf from
+// where the agent itself cannot be: inside nested PID and user namespaces
+// and under other credentials. It is created by clone3 with CLONE_VM and
+// CLONE_FILES, so it shares the agent's memory and file descriptors, but it
+// is a process of its own, with its own namespaces and credentials, that
+// runs a dozen instructions of assembly (proxy_amd64.s) and never Go code.
+//
+// This replaces re-executing the agent for every namespace level: a Go
+// binary's start-up costs tens of milliseconds under TCG, a proxy's one
+// clone3 call. Requests and answers travel through a block of shared
+// memory guarded by a futex.
+type Proxy struct {
+	mem []byte // mmap'd: the block, then the (unused) stack
+	b   *block
+	// PID is the proxy's PID in its creator's PID namespace.
+	PID    int
+	pidfd  int
+	parent *Proxy
+}
+
+// block is the request slot shared with the proxy; proxy_amd64.s knows its
+// layout.
+type block struct {
+	state  uint32 // 0 idle, 1 request posted, 2 answered
+	_      uint32
+	kind   uint64 // kindSyscall, kindFork, kindProxy
+	nr     uint64
+	args   [6]uint64
+	ret    int64
+	child  uint64 // kindProxy: the new proxy's block
+	tidOut uint64 // kindFork: where a CLONE_VM child stores gettid()
+}
+
+const (
+	kindSyscall = 0
+	kindFork    = 1
+	kindProxy   = 2
+)
+
+const (
+	stateIdle     = 0
+	statePosted   = 1
+	stateAnswered = 2
+)
+
+// proxyMem is the size of a proxy's mapping: the block and a stack. The
+// proxy itself never touches its stack; the kernel needs one only to
+// deliver a signal, and all signals are blocked in proxies.
+const proxyMem = 16 << 10
+
+// ProxyTimeout bounds one request: a proxy that does not answer is stuck in
+// the kernel, which is the case's error, not the agent's hang.
+var ProxyTimeout = 20 * time.Second
+
+//go:noescape
+func startProxy(args unsafe.Pointer, size uintptr, b unsafe.Pointer) int64
+
+// freeMem holds the mappings of proxies known to be gone, for reuse: a
+// deep chain needs dozens, and mmap is a system call.
+var freeMem = make(chan []byte, 64)
+
+// newProxyMem returns a zeroed mapping for a proxy. Private memory is
+// enough: proxies share the agent's address space (CLONE_VM), and the
+// children they fork never read it.
+func newProxyMem() ([]byte, *block, error) {
+	var mem []byte
+	select {
+	case mem = <-freeMem:
+		clear(mem[:4096])
+	default:
+		var err error
+		mem, err = unix.Mmap(-1, 0, proxyMem, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mmap proxy: %w", err)
+		}
+	}
+	return mem, (*block)(unsafe.Pointer(&mem[0])), nil
+}
+
+func releaseMem(mem []byte) {
+	select {
+	case freeMem <- mem:
+	default:
+		unix.Munmap(mem)
+	}
+}
+
+// proxyArgs are the clone3 arguments of a new proxy. exit_signal is 0: no
+// SIGCHLD for its parent; waits use __WALL.
+func proxyArgs(flags uint64, mem []byte, pidfd *int32) Args {
+	return Args{
+		Flags:      flags | unix.CLONE_VM | unix.CLONE_FILES | unix.CLONE_PIDFD,
+		PidFD:      uint64(uintptr(unsafe.Pointer(pidfd))),
+		Stack:      uint64(uintptr(unsafe.Pointer(&mem[0]))) + 4096,
+		StackSize:  uint64(len(mem) - 4096),
+		ExitSignal: 0,
+	}
+}
+
+// StartProxy creates a proxy as a child of the calling process, with
+// clone flags such as CLONE_NEWPID or CLONE_NEWUSER added to the ones a
+// proxy always has.
+func StartProxy(flags uint64) (*Proxy, error) {
+	mem, b, err := newProxyMem()
+	if err != nil {
+		return nil, err
+	}
+	pidfd := new(int32)
+	*pidfd = -1
+	a := proxyArgs(flags, mem, pidfd)
+	// The proxy inherits the signal mask of the thread that creates it:
+	// with every signal blocked, no Go signal handler can ever run on it.
+	runtime.LockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	r := startProxy(unsafe.Pointer(&a), SizeVer1, unsafe.Pointer(b))
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	runtime.UnlockOSThread()
+	runtime.KeepAlive(pidfd)
+	if r < 0 {
+		releaseMem(mem)
+		return nil, fmt.Errorf("clone3 proxy: %w", unix.Errno(-r))
+	}
+	return &Proxy{mem: mem, b: b, PID: int(r), pidfd: int(*pidfd)}, nil
+}
+
+// GPID returns p's PID in the initial PID namespace (the one the agent
+// and its /proc live in).
+func (p *Proxy) GPID() (int, error) {
+	if p.parent == nil {
+		return p.PID, nil
+	}
+	ns, err := fdinfoNSpid(p.pidfd)
+	if err != nil {
+		return 0, err
+	}
+	return ns[0], nil
+}
+
+// Spawn asks p to create a proxy child of its own with the extra clone
+// flags: the way to go one PID namespace deeper.
+func (p *Proxy) Spawn(flags uint64) (*Proxy, error) {
+	mem, b, err := newProxyMem()
+	if err != nil {
+		return nil, err
+	}
+	pidfd := Heap[int32]()
+	*pidfd = -1
+	a := Heap[Args]()
+	*a = proxyArgs(flags, mem, pidfd)
+	r, err := p.request(kindProxy, unix.SYS_CLONE3, [6]uint64{uint64(uintptr(unsafe.Pointer(a))), SizeVer1}, uint64(uintptr(unsafe.Pointer(b))), 0)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(pidfd)
+	if err != nil {
+		return nil, err // the proxy may be stuck in clone3: keep its memory
+	}
+	if r < 0 {
+		releaseMem(mem)
+		return nil, fmt.Errorf("clone3 proxy: %w", unix.Errno(-r))
+	}
+	return &Proxy{mem: mem, b: b, PID: int(r), pidfd: int(*pidfd), parent: p}, nil
+}
+
+// Syscall makes p call system call nr. Pointers in args must point to
+// memory that stays alive (the caller's runtime.KeepAlive) and not to a
+// goroutine stack, which may move: heap or mmap'd memory.
+func (p *Proxy) Syscall(nr uintptr, args ...uintptr) (uintptr, unix.Errno) {
+	var a [6]uint64
+	for i, v := range args {
+		a[i] = uint64(v)
+	}
+	r, err := p.request(kindSyscall, uint64(nr), a, 0, 0)
+	if err != nil {
+		return 0, unix.ETIMEDOUT
+	}
+	if r < 0 && r > -4096 {
+		return 0, unix.Errno(-r)
+	}
+	return uintptr(r), 0
+}
+
+// Clone3 makes p call clone3(buf, size). The child stores its gettid() at
+// tidOut when that is non-nil (a CLONE_VM child only) and exits at once.
+func (p *Proxy) Clone3(buf unsafe.Pointer, size uintptr, tidOut *int32) (int, unix.Errno) {
+	r, err := p.request(kindFork, unix.SYS_CLONE3, [6]uint64{uint64(uintptr(buf)), uint64(size)}, 0, uint64(uintptr(unsafe.Pointer(tidOut))))
+	if err != nil {
+		return 0, unix.ETIMEDOUT
+	}
+	if r < 0 && r > -4096 {
+		return 0, unix.Errno(-r)
+	}
+	return int(r), 0
+}
+
+func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (int64, error) {
+	b := p.b
+	b.kind, b.nr, b.args, b.child, b.tidOut = kind, nr, args, child, tidOut
+	atomic.StoreUint32(&b.state, statePosted)
+	futex(&b.state, futexWakeOp, 1, nil)
+	deadline := time.Now().Add(ProxyTimeout)
+	for {
+		s := atomic.LoadUint32(&b.state)
+		if s == stateAnswered {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("proxy %d did not answer system call %d within %s", p.PID, nr, ProxyTimeout)
+		}
+		ts := unix.Timespec{Nsec: 50e6}
+		futex(&b.state, futexWait, s, &ts)
+	}
+	r := b.ret
+	atomic.StoreUint32(&b.state, stateIdle)
+	return r, nil
+}
+
+const futexWakeOp = 1 // FUTEX_WAKE
+
+func futex(addr *uint32, op uintptr, val uint32, ts *unix.Timespec) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), op, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
+}
+
+// Kill ends p with SIGKILL; killing a proxy that is the init of a PID
+// namespace ends every process in it.
+func (p *Proxy) Kill() {
+	if p.pidfd >= 0 {
+		unix.Syscall6(unix.SYS_PIDFD_SEND_SIGNAL, uintptr(p.pidfd), uintptr(unix.SIGKILL), 0, 0, 0, 0)
+	}
+}
+
+// Close kills p, reaps it (the caller must be its parent, as for a
+// proxy from StartProxy), then releases its memory and pidfd, and those of
+// the descendants given: proxies inside the PID namespace p is the init
+// of, which the kernel has killed and reaped by the time p can be reaped.
+func (p *Proxy) Close(inside ...*Proxy) {
+	if p.pidfd < 0 {
+		return
+	}
+	p.Kill()
+	info := Heap[unix.Siginfo]()
+	_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(p.pidfd), uintptr(unsafe.Pointer(info)), unix.WEXITED|unix.WALL, 0, 0)
+	for _, q := range append(inside, p) {
+		if q.pidfd >= 0 {
+			unix.Close(q.pidfd)
+			q.pidfd = -1
+		}
+		// Memory a proxy may still be running on is never released.
+		if e == 0 {
+			releaseMem(q.mem)
+		}
+	}
+}
+
+// Wait is a WaitFunc for p's children.
+func (p *Proxy) Wait(pid int, info *unix.Siginfo, options int) error {
+	for {
+		_, e := p.Syscall(unix.SYS_WAITID, unix.P_PID, uintptr(pid), uintptr(unsafe.Pointer(info)), uintptr(options), 0)
+		runtime.KeepAlive(info)
+		if e != unix.EINTR {
+			if e != 0 {
+				return e
+			}
+			return nil
+		}
+	}
+}
+
+// Sys makes one system call from wherever a case's calls must come from:
+// the calling (locked) thread, or a Proxy.
+type Sys func(nr uintptr, args ...uintptr) (uintptr, unix.Errno)
+
+// Direct is Sys for the calling thread itself.
+func Direct(nr uintptr, args ...uintptr) (uintptr, unix.Errno) {
+	var a [6]uintptr
+	copy(a[:], args)
+	r, _, e := unix.RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+	return r, e
+}
+
+// Heap returns a new zero T in heap memory. What a proxy reads or writes
+// must not live on a goroutine stack, which can move while the proxy works;
+// a value whose address only ever becomes a uintptr could otherwise stay
+// on the stack. The heap never moves.
+func Heap[T any]() *T {
+	return reflect.New(reflect.TypeFor[T]()).Interface().(*T)
+}
+
+// HeapInt32s copies s to the heap (see Heap). Not make: the compiler may
+// put a small non-escaping make on the stack.
+func HeapInt32s(s []int32) []int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	out := reflect.MakeSlice(reflect.TypeFor[[]int32](), len(s), len(s)).Interface().([]int32)
+	copy(out, s)
+	return out
+}
+
+// HeapBytes returns n zero bytes on the heap (see Heap).
+func HeapBytes(n int) []byte {
+	return reflect.MakeSlice(reflect.TypeFor[[]byte](), n, n).Interface().([]byte)
+}
