@@ -126,6 +126,9 @@ func TestRunDebianKernel(t *testing.T) {
 			t.Errorf("the table on stdout lacks %s", c.ID)
 		}
 	}
+	if r.Guest["runner"] != "proxy" {
+		t.Errorf("guest runner %q, want the default, proxy", r.Guest["runner"])
+	}
 	for _, f := range []string{"result.json", "results.ktap", "console.log", "qemu-cmdline.sh"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("result directory lacks %s", f)
@@ -133,6 +136,31 @@ func TestRunDebianKernel(t *testing.T) {
 	}
 	if !strings.Contains(r.QEMU.Cmdline, "-no-reboot") || !strings.Contains(r.QEMU.Cmdline, "panic=-1") {
 		t.Errorf("saved QEMU command line lacks -no-reboot or panic=-1: %s", r.QEMU.Cmdline)
+	}
+}
+
+// TestRunExecRunner cross-checks the proxy runner: the same namespace and
+// credential cases pass when every level is a re-execution of the agent.
+func TestRunExecRunner(t *testing.T) {
+	needVMs(t)
+	k := debianKernel(t)
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := vmtest(t, "run", "--kernel", k, "--out", out, "--runner", "exec",
+		"--case", "set_tid/userns/*", "--case", "set_tid/nested/*", "--case", "set_tid/threads/*")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := loadResult(t, out)
+	if r.Guest["runner"] != "exec" {
+		t.Errorf("guest runner %q, want exec", r.Guest["runner"])
+	}
+	if len(r.Cases) < 40 {
+		t.Errorf("%d cases ran, want the userns, nested and threads groups", len(r.Cases))
+	}
+	for _, c := range r.Cases {
+		if c.Outcome != result.Pass {
+			t.Errorf("%s: %s (%s)", c.ID, c.Outcome, c.Reason)
+		}
 	}
 }
 

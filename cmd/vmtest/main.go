@@ -135,6 +135,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.VerboseConsole, "verbose-console", false, "keep the kernel's full boot log in console.log (slower under TCG; oopses and panics are always logged in full)")
 	var appendFlag caseFlag
 	fs.Var(&appendFlag, "append", "extra kernel command-line parameter (repeatable)")
+	runner := fs.String("runner", "proxy", "how cases get their namespaces and credentials: proxy (processes sharing the agent's memory) or exec (re-executing the agent per level; slower, a cross-check)")
 	var execFlag listFlag
 	fs.Var(&execFlag, "exec", "run this static program in the guest instead of the matrix and time it (repeatable; e.g. the upstream clone3 kselftests)")
 	jsonOut := fs.Bool("json", false, "print result.json to stdout instead of the table")
@@ -148,6 +149,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.Cases = cases
 	o.Append = appendFlag
 	o.Exec = execFlag
+	switch *runner {
+	case agent.RunnerProxy:
+	case agent.RunnerExec:
+		o.Append = append(o.Append, agent.ParamRunner+"="+agent.RunnerExec)
+	default:
+		fmt.Fprintf(stderr, "vmtest run: --runner %q: want proxy or exec\n", *runner)
+		return exitUsage
+	}
 	o.Progress = stderr
 	if build.IsSpec(o.Kernel) {
 		sp, cfgs, err := build.ParseSpec(o.Kernel)

@@ -202,6 +202,13 @@ func setIDs(sys clone3.Sys, uid int, dropGroups bool) error {
 	if _, e := sys(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
 		return fmt.Errorf("setresuid(%d): %w", uid, e)
 	}
+	// Changing IDs clears the dumpable flag, which lives in the memory
+	// map that every proxy shares with the agent; /proc/PID files of a
+	// non-dumpable process belong to root, so a proxy could no longer
+	// write its child's uid_map. Nothing here is secret: set it back.
+	if _, e := sys(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 1); e != 0 {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", e)
+	}
 	return nil
 }
 

@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/guest/clone3"
+	"github.com/vmtest/vmtest/guest/matrix"
+)
+
+// These tests build real proxy chains on the host, so they need root (and
+// a kernel with user and PID namespaces); the guest runs the same code.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+func status(t *testing.T, p *clone3.Proxy, field string) string {
+	t.Helper()
+	g, err := p.GPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/" + itoa(g) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	t.Fatalf("no %s in status", field)
+	return ""
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func ownCapEff(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func TestBuildChain(t *testing.T) {
+	needRoot(t)
+	user := matrix.Level{UserNS: true}
+	pid := matrix.Level{}
+	for _, tc := range []struct {
+		name    string
+		setup   matrix.Setup
+		proxies int
+		depth   int    // levels below the initial PID namespace
+		uid     string // Uid line, as seen from the initial namespace
+		capEff  string
+	}{
+		{"one level", matrix.Setup{Levels: []matrix.Level{pid}}, 1, 1, "0 0 0 0", "all"},
+		{"three levels", matrix.Setup{Levels: []matrix.Level{pid, pid, pid}}, 3, 3, "0 0 0 0", "all"},
+		{"user level maps root to 100000", matrix.Setup{Levels: []matrix.Level{user}}, 1, 1, "100000 100000 100000 100000", "full"},
+		{"nested user levels", matrix.Setup{Levels: []matrix.Level{user, user}}, 2, 2, "100000 100000 100000 100000", "full"},
+		{"unprivileged uid", matrix.Setup{UID: 65534}, 1, 0, "65534 65534 65534 65534", "0000000000000000"},
+		{"uid with CAP_SYS_ADMIN", matrix.Setup{UID: 65534, AmbientCaps: []uintptr{matrix.CapSysAdmin}}, 1, 0, "65534 65534 65534 65534", "0000000000200000"},
+		{"root keeping only CAP_CHECKPOINT_RESTORE", matrix.Setup{KeepOnlyCaps: []uintptr{matrix.CapCheckpointRestore}}, 1, 0, "0 0 0 0", "0000010000000000"},
+		{"uid inside a user level", matrix.Setup{Levels: []matrix.Level{user}, UID: 1000}, 2, 1, "101000 101000 101000 101000", "0000000000000000"},
+		{"uid inside nested user levels", matrix.Setup{Levels: []matrix.Level{pid, user, user}, UID: 7}, 4, 3, "100007 100007 100007 100007", "0000000000000000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := BuildChain(tc.setup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if len(c.proxies) != tc.proxies {
+				t.Errorf("%d proxies, want %d", len(c.proxies), tc.proxies)
+			}
+			p := c.Inner()
+			if got := len(strings.Fields(status(t, p, "NSpid"))) - 1; got != tc.depth {
+				t.Errorf("body at depth %d, want %d", got, tc.depth)
+			}
+			if got := status(t, p, "Uid"); got != tc.uid {
+				t.Errorf("Uid %q, want %q", got, tc.uid)
+			}
+			want := tc.capEff
+			switch want {
+			case "all": // whatever this (possibly confined) test process holds
+				want = ownCapEff(t)
+			case "full": // every capability: root of a new user namespace
+				b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+				if err != nil {
+					t.Fatal(err)
+				}
+				last, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				want = fmt.Sprintf("%016x", uint64(1)<<(last+1)-1)
+			}
+			if got := status(t, p, "CapEff"); got != want {
+				t.Errorf("CapEff %s, want %s", got, want)
+			}
+			// The body's clone3 comes from the innermost proxy: its child is
+			// at the same depth.
+			pidfd := clone3.Heap[int32]()
+			a := clone3.Heap[clone3.Args]()
+			*a = clone3.Args{Flags: unix.CLONE_PIDFD | clone3.ChildVM, PidFD: uint64(uintptr(unsafe.Pointer(pidfd)))}
+			child, e := p.Clone3(unsafe.Pointer(a), clone3.SizeVer0, nil)
+			if e != 0 {
+				t.Fatalf("clone3 from the chain: %v", e)
+			}
+			got, err := clone3.ReapPidfdWith(p.Wait, child, int(*pidfd), true)
+			unix.Close(int(*pidfd))
+			if err != nil || len(got.NSpid) != tc.depth+1 {
+				t.Errorf("child NSpid %v (%v), want %d levels", got.NSpid, err, tc.depth+1)
+			}
+		})
+	}
+}
