@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -186,6 +187,8 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	}
 	start := time.Now()
 	w.Info("runner", cfg.Runner)
+	w.Info("cpus", strconv.Itoa(runtime.NumCPU()))
+	w.Info("jobs", strconv.Itoa(jobs))
 	runCase := RunCaseInProcess
 	if cfg.Runner == RunnerExec {
 		runCase = RunCase
@@ -267,8 +270,10 @@ func runExec(ctx context.Context, cfg Config, out io.Writer) error {
 // order, each as soon as it and all before it are done. Exclusive cases
 // run one at a time after all the others.
 func runAll(ctx context.Context, cases []matrix.Case, jobs int, runOne func(matrix.Case, int) result.Case, report func(result.Case) error) error {
-	results := make([]*result.Case, len(cases))
-	done := make(chan int, len(cases)) // workers never wait for the reporter
+	results := make([]chan result.Case, len(cases))
+	for i := range results {
+		results[i] = make(chan result.Case, 1)
+	}
 	var shared, exclusive []int
 	for i, c := range cases {
 		if c.Exclusive {
@@ -277,49 +282,40 @@ func runAll(ctx context.Context, cases []matrix.Case, jobs int, runOne func(matr
 			shared = append(shared, i)
 		}
 	}
+	// The reporter writes results in matrix order as they become ready,
+	// beside the workers: the serial port is slow under TCG, and the
+	// cases should not wait for it.
+	reported := make(chan error, 1)
+	go func() {
+		for i, ch := range results {
+			if err := report(<-ch); err != nil {
+				reported <- fmt.Errorf("write result of %s: %w", cases[i].ID, err)
+				return
+			}
+		}
+		reported <- nil
+	}()
 	work := make(chan int)
+	var wg sync.WaitGroup
 	for slot := 0; slot < jobs; slot++ {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			for i := range work {
-				r := runOne(cases[i], slot)
-				results[i] = &r
-				done <- i
+				results[i] <- runOne(cases[i], slot)
 			}
 		}()
 	}
-	go func() {
-		for _, i := range shared {
-			work <- i
-		}
-		// Wait until the shared phase has drained before going exclusive:
-		// the feeder hands out exclusive cases one by one below.
-	}()
-	next, finished := 0, 0
-	flush := func() error {
-		for next < len(cases) && results[next] != nil {
-			if err := report(*results[next]); err != nil {
-				return fmt.Errorf("write result of %s: %w", cases[next].ID, err)
-			}
-			next++
-		}
-		return nil
-	}
-	for finished < len(shared) {
-		<-done
-		finished++
-		if err := flush(); err != nil {
-			return err
-		}
-	}
-	for _, i := range exclusive {
+	for _, i := range shared {
 		work <- i
-		<-done
-		if err := flush(); err != nil {
-			return err
-		}
 	}
 	close(work)
-	return flush()
+	wg.Wait()
+	// Exclusive cases run one at a time with nothing beside them.
+	for _, i := range exclusive {
+		results[i] <- runOne(cases[i], 0)
+	}
+	return <-reported
 }
 
 // Probe finds out which features the running kernel has. The notes record

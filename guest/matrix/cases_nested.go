@@ -208,4 +208,5 @@ func unsharePID(t *T) {
 	if _, e := t.Sys()(unix.SYS_UNSHARE, unix.CLONE_NEWPID); e != 0 {
 		t.Fatalf("unshare(CLONE_NEWPID): %v", e)
 	}
+	t.unshared = true
 }

@@ -39,6 +39,7 @@ type T struct {
 	res      result.Case
 	decided  bool
 	poisoned bool
+	unshared bool // the body moved its children into a new PID namespace
 	used     map[int]bool
 	nextFree int
 }
@@ -284,6 +285,20 @@ func (t *T) Clone(c Call) result.Answer {
 		return result.Answer{PID: pid, NSpid: []int{pid}}
 	}
 	defer unix.Close(int(*pidfd))
+	if t.Depth == 0 && !t.unshared && c.Flags&unix.CLONE_NEWPID == 0 {
+		// A child of the initial PID namespace alone: its NSpid is its
+		// PID, nothing to read from /proc (which costs a millisecond
+		// under TCG). Wait for it as the other path does.
+		info := clone3.Heap[unix.Siginfo]()
+		opts := unix.WEXITED | unix.WALL
+		if c.KeepZombie {
+			opts |= unix.WNOWAIT
+		}
+		if err := t.wait(pid, info, opts); err != nil {
+			t.Fatalf("wait for child %d: %v", pid, err)
+		}
+		return result.Answer{PID: pid, NSpid: []int{pid}}
+	}
 	child, err := clone3.ReapPidfdWith(t.wait, pid, int(*pidfd), !c.KeepZombie)
 	if err != nil {
 		t.Fatalf("inspect child %d: %v", pid, err)
