@@ -447,6 +447,9 @@ func finish(res *Result, cases []matrix.Case) {
 				Reason: "not run: " + string(res.Status)})
 		}
 	}
+	if res.Cases == nil {
+		res.Cases = []result.Case{} // "cases": [], not null, for a run of --exec programs
+	}
 	res.Summary = map[result.Outcome]int{}
 	for _, c := range res.Cases {
 		res.Summary[c.Outcome]++
@@ -624,8 +627,8 @@ func Load(dir string) (*Result, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%s/result.json is not a vmtest result: %w", dir, err)
 	}
-	if r.Status == "" || r.Cases == nil {
-		return nil, fmt.Errorf("%s/result.json is not a vmtest result (no status or cases)", dir)
+	if r.Status == "" || r.RunID == "" {
+		return nil, fmt.Errorf("%s/result.json is not a vmtest result (no run ID or status)", dir)
 	}
 	for i, c := range r.Cases {
 		if c.ID == "" || !c.Outcome.Valid() {
