@@ -164,6 +164,35 @@ func TestRunExecRunner(t *testing.T) {
 	}
 }
 
+// TestRunStalledCase: a case stuck inside the kernel (here: its proxy
+// sleeping for an hour) is that case's error after the case timeout, and
+// every other case still runs and passes.
+func TestRunStalledCase(t *testing.T) {
+	needVMs(t)
+	k := debianKernel(t)
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := vmtest(t, "run", "--kernel", k, "--out", out, "--debug", "stall", "--case-timeout", "3s", "--case", "set_tid/userns/*")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (a case errored)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := loadResult(t, out)
+	if r.Status != run.Completed {
+		t.Errorf("status %s: one stuck case must not stop the run", r.Status)
+	}
+	stalled := 0
+	for _, c := range r.Cases {
+		switch {
+		case c.Outcome == result.Error && strings.Contains(c.Reason, "timeout"):
+			stalled++
+		case c.Outcome != result.Pass:
+			t.Errorf("%s: %s (%s)", c.ID, c.Outcome, c.Reason)
+		}
+	}
+	if stalled != 1 {
+		t.Errorf("%d cases timed out, want exactly the stalled one", stalled)
+	}
+}
+
 // TestRunInfrastructureFailures: a guest that panics, one that hangs
 // mid-run and one that never reports are infrastructure failures (exit 3),
 // each classified as what it is, and the result directory is still

@@ -186,6 +186,9 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 		jobs = min(runtime.NumCPU(), matrix.MaxSlots)
 	}
 	start := time.Now()
+	if cfg.Debug == "stall" {
+		stallOnce.Store(true)
+	}
 	w.Info("runner", cfg.Runner)
 	w.Info("cpus", strconv.Itoa(runtime.NumCPU()))
 	w.Info("jobs", strconv.Itoa(jobs))

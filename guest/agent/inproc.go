@@ -50,6 +50,16 @@ func (c *Chain) Close() {
 	c.proxies[0].Close(c.proxies[1:]...)
 }
 
+// Kill ends every proxy of the chain without releasing anything.
+func (c *Chain) Kill() {
+	if c == nil {
+		return
+	}
+	for _, p := range c.proxies {
+		p.Kill()
+	}
+}
+
 func (c *Chain) spawn(flags uint64) (*clone3.Proxy, error) {
 	var p *clone3.Proxy
 	var err error
@@ -212,6 +222,21 @@ func setIDs(sys clone3.Sys, uid int, dropGroups bool) error {
 	return nil
 }
 
+// stallOnce, armed by the debug switch "stall", makes the first case with
+// a chain block inside its proxy, to test that a stuck case is that
+// case's error and the others still run.
+var stallOnce atomic.Bool
+
+// stall blocks the body in a proxy system call that never returns in
+// time: an hour's nanosleep.
+func stall(t *matrix.T) {
+	ts := clone3.Heap[unix.Timespec]()
+	ts.Sec = 3600
+	t.Sys()(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(ts)), 0)
+	runtime.KeepAlive(ts)
+	t.Fatalf("stall: the proxy's sleep was interrupted")
+}
+
 // teardown tracks chains still being killed in the background.
 var teardown sync.WaitGroup
 
@@ -260,6 +285,9 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 			fail(err)
 			return
 		}
+		if needsChain(c.Setup) && stallOnce.CompareAndSwap(true, false) {
+			c.Run = stall
+		}
 		if needsChain(c.Setup) {
 			t0 := time.Now()
 			ch, err := BuildChain(c.Setup)
@@ -299,9 +327,11 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 	case r := <-done:
 		return r
 	case <-ctx.Done():
+		// Kill, not Close: the body may still be using the proxies'
+		// memory; it releases them itself when its calls fail.
 		select {
 		case ch := <-chains:
-			ch.Close()
+			ch.Kill()
 		default:
 		}
 		res.Outcome = result.Error

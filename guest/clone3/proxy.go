@@ -29,6 +29,9 @@ type Proxy struct {
 	PID    int
 	pidfd  int
 	parent *Proxy
+	// dead is set by Kill: requests to a killed proxy fail at once
+	// instead of waiting for ProxyTimeout.
+	dead atomic.Bool
 }
 
 // block is the request slot shared with the proxy; proxy_amd64.s knows its
@@ -209,6 +212,9 @@ func (p *Proxy) Clone3(buf unsafe.Pointer, size uintptr, tidOut *int32) (int, un
 }
 
 func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (int64, error) {
+	if p.dead.Load() {
+		return 0, fmt.Errorf("proxy %d was killed", p.PID)
+	}
 	b := p.b
 	b.kind, b.nr, b.args, b.child, b.tidOut = kind, nr, args, child, tidOut
 	atomic.StoreUint32(&b.state, statePosted)
@@ -221,6 +227,9 @@ func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (
 		}
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("proxy %d did not answer system call %d within %s", p.PID, nr, ProxyTimeout)
+		}
+		if p.dead.Load() {
+			return 0, fmt.Errorf("proxy %d was killed during system call %d", p.PID, nr)
 		}
 		ts := unix.Timespec{Nsec: 50e6}
 		futex(&b.state, futexWait, s, &ts)
@@ -239,6 +248,7 @@ func futex(addr *uint32, op uintptr, val uint32, ts *unix.Timespec) {
 // Kill ends p with SIGKILL; killing a proxy that is the init of a PID
 // namespace ends every process in it.
 func (p *Proxy) Kill() {
+	p.dead.Store(true)
 	if p.pidfd >= 0 {
 		unix.Syscall6(unix.SYS_PIDFD_SEND_SIGNAL, uintptr(p.pidfd), uintptr(unix.SIGKILL), 0, 0, 0, 0)
 	}

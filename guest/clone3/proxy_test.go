@@ -60,3 +60,16 @@ func mustGPID(t *testing.T, p *Proxy) int {
 	}
 	return g
 }
+
+func TestProxyKilledFailsFast(t *testing.T) {
+	needRoot(t)
+	p, err := StartProxy(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Kill()
+	if _, e := p.Syscall(unix.SYS_GETPID); e == 0 {
+		t.Error("a killed proxy still answered")
+	}
+}

@@ -186,9 +186,9 @@ func Prepare(opts Options) (*Prepared, error) {
 		return nil, &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", opts.Accel)}
 	}
 	switch opts.Debug {
-	case "", "panic", "hang", "silent":
+	case "", "panic", "hang", "silent", "stall":
 	default:
-		return nil, &UsageError{fmt.Errorf("--debug %q: want panic, hang or silent", opts.Debug)}
+		return nil, &UsageError{fmt.Errorf("--debug %q: want panic, hang, silent or stall", opts.Debug)}
 	}
 	if p.opts.Agent == "" {
 		if p.opts.Agent, err = os.Executable(); err != nil {
