@@ -215,7 +215,6 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	w.Info("cases_run_ms", strconv.FormatInt(runNS.Load()/1e6, 10))
 	w.Info("emit_ms", strconv.FormatInt(emitNS.Load()/1e6, 10))
 	w.Info("setup_ms", strconv.FormatInt(SetupNS.Load()/1e6, 10))
-	w.Info("teardown_ms", strconv.FormatInt(TeardownNS.Load()/1e6, 10))
 	if err != nil {
 		return err
 	}
@@ -365,17 +364,28 @@ func Probe() (matrix.Feature, []string) {
 	return f, notes
 }
 
-// RunCase decides one case: unsupported or skipped when the kernel lacks
-// what it needs, otherwise run in a fresh process tree with a time limit.
-// Whatever happens inside (crash, hang, garbage output) becomes this case's
-// error; the agent goes on with the next case.
-func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
+// gate starts a case's result and decides whether the case can run on a
+// kernel with feats: if not, the result is already final (unsupported or
+// skip, with the reason).
+func gate(c matrix.Case, feats matrix.Feature) (result.Case, bool) {
 	res := result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}
 	if reason, unsupported := matrix.Missing(c.Needs, feats); reason != "" {
 		res.Outcome, res.Reason = result.Skip, reason
 		if unsupported {
 			res.Outcome = result.Unsupported
 		}
+		return res, false
+	}
+	return res, true
+}
+
+// RunCase decides one case: unsupported or skipped when the kernel lacks
+// what it needs, otherwise run in a fresh process tree with a time limit.
+// Whatever happens inside (crash, hang, garbage output) becomes this case's
+// error; the agent goes on with the next case.
+func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
+	res, runnable := gate(c, feats)
+	if !runnable {
 		return res
 	}
 	start := time.Now()

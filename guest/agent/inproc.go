@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -237,15 +236,9 @@ func stall(t *matrix.T) {
 	t.Fatalf("stall: the proxy's sleep was interrupted")
 }
 
-// teardown tracks chains still being killed in the background.
-var teardown sync.WaitGroup
-
-// WaitTeardown waits until every case's proxies are gone.
-func WaitTeardown() { teardown.Wait() }
-
-// SetupNS and TeardownNS add up the time spent building and killing
-// proxy chains, reported by the agent as information.
-var SetupNS, TeardownNS atomic.Int64
+// SetupNS adds up the time spent building proxy chains, reported by the
+// agent as information.
+var SetupNS atomic.Int64
 
 // RunCaseInProcess decides one case with the proxy runner: the body runs
 // on a goroutine of the agent, on a thread of its own that is retired
@@ -254,12 +247,8 @@ var SetupNS, TeardownNS atomic.Int64
 // body that does not finish in time is the case's error too, and its
 // proxies are killed.
 func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
-	res := result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}
-	if reason, unsupported := matrix.Missing(c.Needs, feats); reason != "" {
-		res.Outcome, res.Reason = result.Skip, reason
-		if unsupported {
-			res.Outcome = result.Unsupported
-		}
+	res, runnable := gate(c, feats)
+	if !runnable {
 		return res
 	}
 	start := time.Now()
@@ -300,13 +289,7 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 			// Tearing a namespace down takes the kernel milliseconds and
 			// decides nothing about the case: do it in the background.
 			defer func() {
-				t0 := time.Now()
-				teardown.Add(1)
-				go func() {
-					defer teardown.Done()
-					ch.Close()
-				}()
-				TeardownNS.Add(int64(time.Since(t0)))
+				go ch.Close()
 			}()
 			t.WithProxy(ch.Inner())
 		}

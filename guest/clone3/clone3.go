@@ -78,15 +78,9 @@ func Raw(buf unsafe.Pointer, size uintptr) (int, unix.Errno) {
 	// The child inherits this thread's signal mask: with every signal
 	// blocked none can land on it, which matters for a CLONE_VM child,
 	// whose signal frame would be written on the caller's stack.
-	runtime.LockOSThread()
-	var all, old unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
-	}
-	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	restore := blockSignals()
 	r := rawClone3(buf, size, nil)
-	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-	runtime.UnlockOSThread()
+	restore()
 	if r < 0 && r > -4096 {
 		return 0, unix.Errno(-r)
 	}
@@ -125,4 +119,20 @@ func PtrTo(s []int32) uint64 {
 		return 0
 	}
 	return uint64(uintptr(unsafe.Pointer(&s[0])))
+}
+
+// blockSignals blocks every signal on the calling thread, which it locks,
+// until restore is called. A child created meanwhile inherits the mask,
+// so no Go signal handler can ever run on it.
+func blockSignals() (restore func()) {
+	runtime.LockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	return func() {
+		unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+		runtime.UnlockOSThread()
+	}
 }

@@ -126,15 +126,9 @@ func StartProxy(flags uint64) (*Proxy, error) {
 	a := proxyArgs(flags, mem, pidfd)
 	// The proxy inherits the signal mask of the thread that creates it:
 	// with every signal blocked, no Go signal handler can ever run on it.
-	runtime.LockOSThread()
-	var all, old unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
-	}
-	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	restore := blockSignals()
 	r := startProxy(unsafe.Pointer(&a), SizeVer1, unsafe.Pointer(b))
-	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-	runtime.UnlockOSThread()
+	restore()
 	runtime.KeepAlive(pidfd)
 	if r < 0 {
 		releaseMem(mem)
