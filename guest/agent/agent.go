@@ -196,7 +196,7 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	if cfg.Runner == RunnerExec {
 		runCase = RunCase
 	}
-	clone3.ProxyTimeout = cfg.CaseTimeout
+	clone3.ProxyTimeout = cfg.CaseTimeout / 2 // a stuck call is reported by the body, inside the case's time
 	// Where the guest's time goes, reported as information: case bodies
 	// with their setup, and writing results to the serial port.
 	var runNS, emitNS atomic.Int64

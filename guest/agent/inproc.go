@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -30,53 +33,81 @@ const (
 // Chain is the proxies a case's setup needs, outermost first; the last one
 // is where the body's calls come from.
 type Chain struct {
-	proxies []*clone3.Proxy
+	mu        sync.Mutex
+	proxies   []*clone3.Proxy
+	cancelled bool
+}
+
+// Cancel stops a chain being built (at its next level) and kills every
+// proxy it has, without releasing anything: the body may still be using
+// their memory. The body's own deferred Close releases them.
+func (c *Chain) Cancel() {
+	c.mu.Lock()
+	c.cancelled = true
+	ps := slices.Clone(c.proxies)
+	c.mu.Unlock()
+	for _, p := range ps {
+		p.Kill()
+	}
 }
 
 // Inner returns the proxy the body calls from.
-func (c *Chain) Inner() *clone3.Proxy { return c.proxies[len(c.proxies)-1] }
+func (c *Chain) Inner() *clone3.Proxy {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.proxies[len(c.proxies)-1]
+}
 
 // Close kills the chain. Every proxy after the first is either inside the
 // PID namespace the first one is the init of, or (for a setup without
 // levels) there is only the first: killing and reaping it ends them all.
 func (c *Chain) Close() {
-	if c == nil || len(c.proxies) == 0 {
-		return
-	}
-	for _, p := range c.proxies[1:] {
-		p.Kill()
-	}
-	c.proxies[0].Close(c.proxies[1:]...)
-}
-
-// Kill ends every proxy of the chain without releasing anything.
-func (c *Chain) Kill() {
 	if c == nil {
 		return
 	}
-	for _, p := range c.proxies {
+	c.mu.Lock()
+	ps := slices.Clone(c.proxies)
+	c.mu.Unlock()
+	if len(ps) == 0 {
+		return
+	}
+	for _, p := range ps[1:] {
 		p.Kill()
 	}
+	ps[0].Close(ps[1:]...)
 }
 
 func (c *Chain) spawn(flags uint64) (*clone3.Proxy, error) {
+	c.mu.Lock()
+	cancelled, n := c.cancelled, len(c.proxies)
+	c.mu.Unlock()
+	if cancelled {
+		return nil, errors.New("cancelled (the case timed out)")
+	}
 	var p *clone3.Proxy
 	var err error
-	if len(c.proxies) == 0 {
+	if n == 0 {
 		p, err = clone3.StartProxy(flags)
 	} else {
 		p, err = c.Inner().Spawn(flags)
 	}
-	if err == nil {
-		c.proxies = append(c.proxies, p)
+	if err != nil {
+		return nil, err
 	}
-	return p, err
+	c.mu.Lock()
+	c.proxies = append(c.proxies, p)
+	cancelled = c.cancelled
+	c.mu.Unlock()
+	if cancelled {
+		p.Kill() // Cancel ran before this proxy was listed
+	}
+	return p, nil
 }
 
 // needsChain reports whether a setup changes anything the body's own
 // thread should not: namespaces or credentials.
 func needsChain(s matrix.Setup) bool {
-	return len(s.Levels) > 0 || s.UID != 0 || len(s.AmbientCaps) > 0 || len(s.KeepOnlyCaps) > 0 || len(s.DropCaps) > 0
+	return len(s.Levels) > 0 || s.UID != 0 || len(s.AmbientCaps) > 0 || len(s.KeepOnlyCaps) > 0 || len(s.DropCaps) > 0 || s.OwnProcess
 }
 
 // BuildChain builds a case's setup out of proxies, as Hops does out of
@@ -84,6 +115,16 @@ func needsChain(s matrix.Setup) bool {
 // where the level asks for one), then one for the credentials.
 func BuildChain(s matrix.Setup) (*Chain, error) {
 	c := &Chain{}
+	if err := c.Build(s); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Build adds to an empty chain the proxies of setup s (see BuildChain).
+// On error the proxies built so far stay in the chain for Close.
+func (c *Chain) Build(s matrix.Setup) error {
 	inUserNS := false
 	for i, l := range s.Levels {
 		flags := uint64(unix.CLONE_NEWPID)
@@ -91,13 +132,12 @@ func BuildChain(s matrix.Setup) (*Chain, error) {
 			flags |= unix.CLONE_NEWUSER
 		}
 		parent := clone3.Sys(clone3.Direct)
-		if len(c.proxies) > 0 {
+		if i > 0 {
 			parent = c.Inner().Syscall
 		}
 		p, err := c.spawn(flags)
 		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("level %d: %w", i+1, err)
+			return fmt.Errorf("level %d: %w", i+1, err)
 		}
 		if l.UserNS {
 			// The first user namespace maps its root to an ID that is not
@@ -111,14 +151,12 @@ func BuildChain(s matrix.Setup) (*Chain, error) {
 				err = mapIDs(parent, gpid, host)
 			}
 			if err != nil {
-				c.Close()
-				return nil, fmt.Errorf("level %d: %w", i+1, err)
+				return fmt.Errorf("level %d: %w", i+1, err)
 			}
 			// The proxy still has the creator's (now unmapped) IDs; become
 			// root of the new namespace.
 			if err := setIDs(p.Syscall, 0, false); err != nil {
-				c.Close()
-				return nil, fmt.Errorf("level %d: %w", i+1, err)
+				return fmt.Errorf("level %d: %w", i+1, err)
 			}
 			inUserNS = true
 		}
@@ -126,42 +164,36 @@ func BuildChain(s matrix.Setup) (*Chain, error) {
 	// The body runs in the innermost level, as PID 1 of it, unless the
 	// credentials change: then in a child of its own, as the exec runner's
 	// credential hop does.
-	if len(c.proxies) == 0 || s.UID != 0 || len(s.AmbientCaps) > 0 {
+	if len(s.Levels) == 0 || s.UID != 0 || len(s.AmbientCaps) > 0 {
 		if _, err := c.spawn(0); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("credentials: %w", err)
+			return fmt.Errorf("credentials: %w", err)
 		}
 	}
 	p := c.Inner()
 	if s.UID != 0 || len(s.AmbientCaps) > 0 {
 		if len(s.AmbientCaps) > 0 {
 			if _, e := p.Syscall(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1); e != 0 {
-				c.Close()
-				return nil, fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", e)
+				return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", e)
 			}
 		}
 		if err := setIDs(p.Syscall, s.UID, !inUserNS); err != nil {
-			c.Close()
-			return nil, err
+			return err
 		}
 		if len(s.AmbientCaps) > 0 {
 			if err := matrix.SetCaps(p.Syscall, s.AmbientCaps); err != nil {
-				c.Close()
-				return nil, err
+				return err
 			}
 		}
 	}
-	if err := matrix.ApplyCaps(p.Syscall, s.KeepOnlyCaps, s.DropCaps); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return matrix.ApplyCaps(p.Syscall, s.KeepOnlyCaps, s.DropCaps)
 }
 
 // mapIDs writes the uid_map and gid_map of process gpid (its number in the
 // initial PID namespace, which is the one /proc shows) from the parent of
 // its user namespace, the only place allowed to.
 func mapIDs(parent clone3.Sys, gpid, host int) error {
+	idsMu.RLock()
+	defer idsMu.RUnlock()
 	line := fmt.Appendf(nil, "0 %d 65536\n", host)
 	for _, f := range []string{"uid_map", "gid_map"} {
 		path := fmt.Sprintf("/proc/%d/%s", gpid, f)
@@ -196,10 +228,25 @@ func writeVia(sys clone3.Sys, path string, data []byte) error {
 	return nil
 }
 
+// idsMu orders ID changes against uid_map writes. Every proxy shares one
+// memory map with the agent, and the map's dumpable flag, which an ID
+// change clears until setIDs sets it back: meanwhile every proxy's
+// /proc/PID files belong to root, and a proxy writing its child's uid_map
+// (in a parallel case) would be refused.
+var idsMu sync.RWMutex
+
 // setIDs switches the task behind sys to uid (and the same gid), dropping
 // supplementary groups first where that is allowed (not inside a user
 // namespace created without setgroups permission).
 func setIDs(sys clone3.Sys, uid int, dropGroups bool) error {
+	idsMu.Lock()
+	defer idsMu.Unlock()
+	// Changing IDs clears the dumpable flag, which lives in the memory
+	// map that every proxy shares with the agent; /proc/PID files of a
+	// non-dumpable process belong to root, so a proxy could no longer
+	// write its child's uid_map. Nothing here is secret: set it back,
+	// whatever happens below.
+	defer sys(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 1)
 	if dropGroups {
 		if _, e := sys(unix.SYS_SETGROUPS, 0, 0); e != 0 {
 			return fmt.Errorf("setgroups: %w", e)
@@ -210,13 +257,6 @@ func setIDs(sys clone3.Sys, uid int, dropGroups bool) error {
 	}
 	if _, e := sys(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
 		return fmt.Errorf("setresuid(%d): %w", uid, e)
-	}
-	// Changing IDs clears the dumpable flag, which lives in the memory
-	// map that every proxy shares with the agent; /proc/PID files of a
-	// non-dumpable process belong to root, so a proxy could no longer
-	// write its child's uid_map. Nothing here is secret: set it back.
-	if _, e := sys(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 1); e != 0 {
-		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", e)
 	}
 	return nil
 }
@@ -231,9 +271,12 @@ var stallOnce atomic.Bool
 func stall(t *matrix.T) {
 	ts := clone3.Heap[unix.Timespec]()
 	ts.Sec = 3600
-	t.Sys()(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(ts)), 0)
+	_, e := t.Sys()(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(ts)), 0)
 	runtime.KeepAlive(ts)
-	t.Fatalf("stall: the proxy's sleep was interrupted")
+	if e == clone3.ErrnoProxy {
+		t.Fatalf("stall: the proxy did not answer within %s and was killed", clone3.ProxyTimeout)
+	}
+	t.Fatalf("stall: the proxy's sleep ended early: %v", e)
 }
 
 // SetupNS adds up the time spent building proxy chains, reported by the
@@ -241,20 +284,27 @@ func stall(t *matrix.T) {
 var SetupNS atomic.Int64
 
 // RunCaseInProcess decides one case with the proxy runner: the body runs
-// on a goroutine of the agent, on a thread of its own that is retired
-// afterwards (LockOSThread without unlock), with its calls made by the
-// proxies of its setup when it has one. A panic is the case's error; a
-// body that does not finish in time is the case's error too, and its
-// proxies are killed.
+// on a goroutine of the agent, on a locked thread, with its calls made by
+// the proxies of its setup when it has one. A panic is the case's error; a
+// case that does not finish in time is the case's error too: its chain is
+// cancelled (a chain still being built stops at the next level) and its
+// proxies are killed, which makes the body's pending and later calls fail
+// at once. The worker then waits a little for the body to wind down, so
+// that a leftover body does not compete with the slot's next case for the
+// slot's PIDs.
 func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
 	res, runnable := gate(c, feats)
 	if !runnable {
 		return res
 	}
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	done := make(chan result.Case, 1)
-	chains := make(chan *Chain, 1)
+	finished := make(chan struct{})
+	ch := &Chain{}
 	go func() {
+		defer close(finished)
 		// Unlocked only if the body leaves the thread as it found it;
 		// otherwise the thread ends with the goroutine.
 		runtime.LockOSThread()
@@ -264,34 +314,40 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 		// to be kicked awake, which under TCG costs a few hundred
 		// microseconds on every round trip.
 		pinned := pinToSlot(slot)
-		fail := func(err error) {
+		fail := func(reason string) {
 			r := res
-			r.Outcome, r.Reason = result.Error, "setup: "+err.Error()
+			r.Outcome, r.Reason = result.Error, reason
 			done <- r
 		}
+		defer func() {
+			// RunBody recovers the body's panics; this catches the set-up's.
+			if v := recover(); v != nil {
+				fail(fmt.Sprintf("setup panicked: %v", v))
+			}
+		}()
 		t, err := matrix.NewT(c, c.Setup.Depth(), slot)
 		if err != nil {
-			fail(err)
+			fail("setup: " + err.Error())
 			return
 		}
-		if needsChain(c.Setup) && stallOnce.CompareAndSwap(true, false) {
-			c.Run = stall
-		}
 		if needsChain(c.Setup) {
-			t0 := time.Now()
-			ch, err := BuildChain(c.Setup)
-			SetupNS.Add(int64(time.Since(t0)))
-			if err != nil {
-				fail(err)
-				return
+			if stallOnce.CompareAndSwap(true, false) {
+				c.Run = stall
 			}
-			chains <- ch
+			t0 := time.Now()
+			err := ch.Build(c.Setup)
+			SetupNS.Add(int64(time.Since(t0)))
 			// Tearing a namespace down takes the kernel milliseconds and
 			// decides nothing about the case: do it in the background.
-			defer func() {
-				go ch.Close()
-			}()
+			defer func() { go ch.Close() }()
+			if err != nil {
+				fail("setup: " + err.Error())
+				return
+			}
 			t.WithProxy(ch.Inner())
+		}
+		if ctx.Err() != nil {
+			return // timed out during set-up: the result is already given
 		}
 		r := matrix.RunBody(c, t)
 		if pinned {
@@ -304,23 +360,19 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 		}
 		done <- r
 	}()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	select {
 	case r := <-done:
 		return r
 	case <-ctx.Done():
-		// Kill, not Close: the body may still be using the proxies'
-		// memory; it releases them itself when its calls fail.
+		ch.Cancel()
 		select {
-		case ch := <-chains:
-			ch.Kill()
-		default:
+		case <-finished:
+		case <-time.After(5 * time.Second):
+			fmt.Fprintf(os.Stderr, "vmtest-agent: %s is still running after its timeout\n", c.ID)
 		}
 		res.Outcome = result.Error
 		res.Reason = fmt.Sprintf("timeout: case did not finish within %s", timeout)
 		res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
-		fmt.Fprintf(os.Stderr, "vmtest-agent: %s timed out\n", c.ID)
 		return res
 	}
 }

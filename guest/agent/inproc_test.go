@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -125,5 +126,61 @@ func TestBuildChain(t *testing.T) {
 				t.Errorf("child NSpid %v (%v), want %d levels", got.NSpid, err, tc.depth+1)
 			}
 		})
+	}
+}
+
+// TestParallelIDChanges: one case switching credentials must not make
+// another case's nested user namespace unmappable (the shared memory map's
+// dumpable flag).
+func TestParallelIDChanges(t *testing.T) {
+	needRoot(t)
+	user := matrix.Level{UserNS: true}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if c, err := BuildChain(matrix.Setup{UID: 65534}); err == nil {
+				c.Close()
+			}
+		}
+	}()
+	for i := range 100 {
+		c, err := BuildChain(matrix.Setup{Levels: []matrix.Level{user, user}})
+		if err != nil {
+			t.Errorf("nested user chain %d beside credential changes: %v", i, err)
+			break
+		}
+		c.Close()
+	}
+	close(stop)
+	<-done
+}
+
+// TestRunCaseTimeout: a case that times out while its 31-level chain is
+// being built is reported as a timeout, and its chain stops growing and
+// dies instead of running the body later.
+func TestRunCaseTimeout(t *testing.T) {
+	needRoot(t)
+	c, ok := matrix.Lookup("set_tid/nested/max-depth-32-levels")
+	if !ok {
+		t.Fatal("no 32-level case")
+	}
+	ran := make(chan struct{}, 1)
+	c.Run = func(*matrix.T) { ran <- struct{}{} }
+	all := matrix.Clone3 | matrix.SetTID | matrix.PIDNS | matrix.UserNS | matrix.CheckpointRestoreCap
+	r := RunCaseInProcess(t.Context(), c, all, time.Millisecond, 0)
+	if r.Outcome != "error" || !strings.Contains(r.Reason, "timeout") {
+		t.Errorf("result %s (%s), want a timeout error", r.Outcome, r.Reason)
+	}
+	select {
+	case <-ran:
+		t.Error("the body ran after its case timed out")
+	case <-time.After(200 * time.Millisecond):
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -32,7 +33,16 @@ type Proxy struct {
 	// dead is set by Kill: requests to a killed proxy fail at once
 	// instead of waiting for ProxyTimeout.
 	dead atomic.Bool
+	// mu guards pidfd: Kill and Close may race (a case timing out just as
+	// its body ends), and a closed pidfd number is soon reused by another
+	// case's proxy in the shared descriptor table.
+	mu sync.Mutex
 }
+
+// ErrnoProxy is what Syscall and Clone3 return when the proxy itself
+// failed (killed, or no answer within ProxyTimeout): no kernel answer
+// uses it, so callers can tell a broken set-up from a verdict.
+const ErrnoProxy = unix.Errno(4095)
 
 // block is the request slot shared with the proxy; proxy_amd64.s knows its
 // layout.
@@ -65,7 +75,8 @@ const (
 const proxyMem = 16 << 10
 
 // ProxyTimeout bounds one request: a proxy that does not answer is stuck in
-// the kernel, which is the case's error, not the agent's hang.
+// the kernel, which is the case's error, not the agent's hang. The agent
+// sets it below its case timeout, so that the body can still report it.
 var ProxyTimeout = 20 * time.Second
 
 //go:noescape
@@ -184,7 +195,7 @@ func (p *Proxy) Syscall(nr uintptr, args ...uintptr) (uintptr, unix.Errno) {
 	}
 	r, err := p.request(kindSyscall, uint64(nr), a, 0, 0)
 	if err != nil {
-		return 0, unix.ETIMEDOUT
+		return 0, ErrnoProxy
 	}
 	if r < 0 && r > -4096 {
 		return 0, unix.Errno(-r)
@@ -197,7 +208,7 @@ func (p *Proxy) Syscall(nr uintptr, args ...uintptr) (uintptr, unix.Errno) {
 func (p *Proxy) Clone3(buf unsafe.Pointer, size uintptr, tidOut *int32) (int, unix.Errno) {
 	r, err := p.request(kindFork, unix.SYS_CLONE3, [6]uint64{uint64(uintptr(buf)), uint64(size)}, 0, uint64(uintptr(unsafe.Pointer(tidOut))))
 	if err != nil {
-		return 0, unix.ETIMEDOUT
+		return 0, ErrnoProxy
 	}
 	if r < 0 && r > -4096 {
 		return 0, unix.Errno(-r)
@@ -220,9 +231,14 @@ func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (
 			break
 		}
 		if time.Now().After(deadline) {
+			p.Kill()
+			p.awaitExit()
 			return 0, fmt.Errorf("proxy %d did not answer system call %d within %s", p.PID, nr, ProxyTimeout)
 		}
 		if p.dead.Load() {
+			// The call may still be in the kernel, writing into memory its
+			// arguments point to: return only once the proxy is gone.
+			p.awaitExit()
 			return 0, fmt.Errorf("proxy %d was killed during system call %d", p.PID, nr)
 		}
 		ts := unix.Timespec{Nsec: 50e6}
@@ -243,9 +259,27 @@ func futex(addr *uint32, op uintptr, val uint32, ts *unix.Timespec) {
 // namespace ends every process in it.
 func (p *Proxy) Kill() {
 	p.dead.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.pidfd >= 0 {
 		unix.Syscall6(unix.SYS_PIDFD_SEND_SIGNAL, uintptr(p.pidfd), uintptr(unix.SIGKILL), 0, 0, 0, 0)
 	}
+}
+
+// awaitExit waits (up to a few seconds) until p has exited, which its
+// pidfd reports by turning readable. A process stuck uninterruptibly in
+// the kernel does not exit; then the caller goes on and the memory the
+// call referenced stays in use, a leak rather than a corruption as long
+// as nothing else is given that memory.
+func (p *Proxy) awaitExit() {
+	p.mu.Lock()
+	fd := p.pidfd
+	p.mu.Unlock()
+	if fd < 0 {
+		return
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	unix.Poll(fds, 5000)
 }
 
 // Close kills p, reaps it (the caller must be its parent, as for a
@@ -253,17 +287,23 @@ func (p *Proxy) Kill() {
 // the descendants given: proxies inside the PID namespace p is the init
 // of, which the kernel has killed and reaped by the time p can be reaped.
 func (p *Proxy) Close(inside ...*Proxy) {
-	if p.pidfd < 0 {
+	p.Kill()
+	p.mu.Lock()
+	closed := p.pidfd < 0
+	p.mu.Unlock()
+	if closed {
 		return
 	}
-	p.Kill()
+	// P_PID, not P_PIDFD: the latter needs Linux 5.4, clone3 only 5.3.
 	info := Heap[unix.Siginfo]()
-	_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_PIDFD, uintptr(p.pidfd), uintptr(unsafe.Pointer(info)), unix.WEXITED|unix.WALL, 0, 0)
+	_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_PID, uintptr(p.PID), uintptr(unsafe.Pointer(info)), unix.WEXITED|unix.WALL, 0, 0)
 	for _, q := range append(inside, p) {
+		q.mu.Lock()
 		if q.pidfd >= 0 {
 			unix.Close(q.pidfd)
 			q.pidfd = -1
 		}
+		q.mu.Unlock()
 		// Memory a proxy may still be running on is never released.
 		if e == 0 {
 			releaseMem(q.mem)

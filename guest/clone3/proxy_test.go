@@ -3,6 +3,7 @@ package clone3
 import (
 	"os"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,9 +36,11 @@ func TestProxyNested(t *testing.T) {
 		t.Errorf("NSpid of the second proxy = %v, %v; want [G 2 1]", ns, err)
 	}
 	// A child with a chosen PID at both levels below the initial one.
-	tid := []int32{300, 301}
-	pidfd := new(int32)
-	a := &Args{Flags: unix.CLONE_PIDFD, PidFD: uint64(uintptr(unsafe.Pointer(pidfd))), SetTID: PtrTo(tid), SetTIDSize: 2}
+	// Heap memory only: the proxy writes it while this goroutine waits.
+	tid := HeapInt32s([]int32{300, 301})
+	pidfd := Heap[int32]()
+	a := Heap[Args]()
+	*a = Args{Flags: unix.CLONE_PIDFD, PidFD: uint64(uintptr(unsafe.Pointer(pidfd))), SetTID: PtrTo(tid), SetTIDSize: 2}
 	pid, e := p2.Clone3(unsafe.Pointer(a), SizeVer1, nil)
 	if e != 0 || pid != 300 {
 		t.Fatalf("clone3 via proxy = %d, %v; want 300", pid, e)
@@ -46,8 +49,8 @@ func TestProxyNested(t *testing.T) {
 	if err != nil || len(ns) != 3 || ns[1] != 301 || ns[2] != 300 {
 		t.Errorf("child NSpid = %v, %v", ns, err)
 	}
-	var info unix.Siginfo
-	if _, e := p2.Syscall(unix.SYS_WAITID, unix.P_PID, uintptr(pid), uintptr(unsafe.Pointer(&info)), unix.WEXITED|unix.WALL); e != 0 {
+	info := Heap[unix.Siginfo]()
+	if _, e := p2.Syscall(unix.SYS_WAITID, unix.P_PID, uintptr(pid), uintptr(unsafe.Pointer(info)), unix.WEXITED|unix.WALL); e != 0 {
 		t.Errorf("reap via proxy: %v", e)
 	}
 	unix.Close(int(*pidfd))
@@ -69,7 +72,30 @@ func TestProxyKilledFailsFast(t *testing.T) {
 	}
 	defer p.Close()
 	p.Kill()
-	if _, e := p.Syscall(unix.SYS_GETPID); e == 0 {
-		t.Error("a killed proxy still answered")
+	if _, e := p.Syscall(unix.SYS_GETPID); e != ErrnoProxy {
+		t.Errorf("a killed proxy answered %v, want ErrnoProxy", e)
+	}
+}
+
+// TestProxyStuckRequest: a request that outlives ProxyTimeout kills the
+// proxy and fails, and the proxy is not used again: a late answer must
+// never be taken for the next call's.
+func TestProxyStuckRequest(t *testing.T) {
+	needRoot(t)
+	old := ProxyTimeout
+	ProxyTimeout = 100 * time.Millisecond
+	defer func() { ProxyTimeout = old }()
+	p, err := StartProxy(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ts := Heap[unix.Timespec]()
+	ts.Nsec = 300e6
+	if _, e := p.Syscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(ts)), 0); e != ErrnoProxy {
+		t.Errorf("stuck request: %v, want ErrnoProxy", e)
+	}
+	if pid, e := p.Syscall(unix.SYS_GETPID); e != ErrnoProxy {
+		t.Errorf("the next request got %d, %v from a proxy that timed out", pid, e)
 	}
 }

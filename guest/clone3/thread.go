@@ -71,6 +71,9 @@ func ThreadVia(px *Proxy, setTID []int32) (ThreadResult, error) {
 		r = rawClone3(unsafe.Pointer(a), SizeVer1, selfTID)
 	} else {
 		pid, e := px.Clone3(unsafe.Pointer(a), SizeVer1, selfTID)
+		if e == ErrnoProxy {
+			return ThreadResult{}, fmt.Errorf("proxy failed during clone3 of a thread")
+		}
 		r = int64(pid)
 		if e != 0 {
 			r = -int64(e)

@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"math"
-	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -57,8 +56,8 @@ func init() {
 		},
 		Case{
 			ID: "set_tid/pid/in-use-self", Rule: "the caller's own PID is taken → EEXIST",
-			Expect: "EEXIST", Needs: SetTID,
-			Run: func(t *T) { t.Check(Errno(unix.EEXIST), t.Clone(Call{SetTID: one(int32(os.Getpid()))})) },
+			Expect: "EEXIST", Needs: SetTID, Setup: Setup{OwnProcess: true},
+			Run: func(t *T) { t.Check(Errno(unix.EEXIST), t.Clone(Call{SetTID: one(int32(t.Self()))})) },
 		},
 		Case{
 			ID: "set_tid/pid/in-use-by-thread", Rule: "a TID held by another thread of the caller is taken → EEXIST",

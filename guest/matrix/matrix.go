@@ -120,6 +120,11 @@ type Setup struct {
 	// KeepOnlyCaps, when non-empty, makes the body's thread keep exactly
 	// these capabilities.
 	KeepOnlyCaps []uintptr
+	// OwnProcess makes the body's calls come from a process of its own
+	// even without namespaces or credentials to set up: the agent is PID 1
+	// of the initial namespace, and a case about "the caller's own PID"
+	// must not collapse into the case about PID 1.
+	OwnProcess bool
 }
 
 // Depth is the PID namespace level the body runs at (0 = initial).
@@ -160,6 +165,9 @@ func (s Setup) Describe() string {
 	}
 	if len(s.DropCaps) > 0 {
 		parts = append(parts, "without "+capNames(s.DropCaps))
+	}
+	if s.OwnProcess {
+		parts = append(parts, "own process")
 	}
 	return strings.Join(parts, ", ")
 }

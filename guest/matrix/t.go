@@ -264,6 +264,9 @@ func (t *T) Clone(c Call) result.Answer {
 	}
 	runtime.KeepAlive(buf)
 	runtime.KeepAlive(setTID)
+	if errno == clone3.ErrnoProxy {
+		t.Fatalf("the case's proxy failed during clone3 (killed or stuck)")
+	}
 	if errno != 0 {
 		return result.Answer{Errno: ErrnoName(errno)}
 	}
@@ -353,8 +356,15 @@ func ErrnoName(e unix.Errno) string {
 	return "errno " + strconv.Itoa(int(e))
 }
 
-// Self returns the body's own PID in its namespace.
-func Self() int { return os.Getpid() }
+// Self returns the PID of the process the body's calls come from, in its
+// own namespace: its proxy's, or the agent's.
+func (t *T) Self() int {
+	pid, e := t.Sys()(unix.SYS_GETPID)
+	if e != 0 {
+		t.Fatalf("getpid: %v", e)
+	}
+	return int(pid)
+}
 
 // U64 returns a pointer to v, for Call's optional fields.
 func U64(v uint64) *uint64 { return &v }
