@@ -221,6 +221,7 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	// Guest wall time of the whole matrix: what the cases cost the kernel
 	// under test, without boot and host overhead.
 	w.Info(InfoCasesWallMS, strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+	w.Info("cases_done_ms", strconv.FormatInt((CasesDone.Load()-start.UnixNano())/1e6, 10))
 	return w.Done()
 }
 
@@ -271,6 +272,10 @@ func runExec(ctx context.Context, cfg Config, out io.Writer) error {
 // runAll runs the cases on jobs workers and reports results in matrix
 // order, each as soon as it and all before it are done. Exclusive cases
 // run one at a time after all the others.
+// CasesDone is when the last case finished (Unix nanoseconds); the
+// results may still be on their way out through the serial port.
+var CasesDone atomic.Int64
+
 func runAll(ctx context.Context, cases []matrix.Case, jobs int, runOne func(matrix.Case, int) result.Case, report func(result.Case) error) error {
 	results := make([]chan result.Case, len(cases))
 	for i := range results {
@@ -317,6 +322,7 @@ func runAll(ctx context.Context, cases []matrix.Case, jobs int, runOne func(matr
 	for _, i := range exclusive {
 		results[i] <- runOne(cases[i], 0)
 	}
+	CasesDone.Store(time.Now().UnixNano())
 	return <-reported
 }
 
