@@ -19,6 +19,7 @@ import (
 
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/result"
 )
@@ -125,6 +126,9 @@ func TestRunDebianKernel(t *testing.T) {
 		if !strings.Contains(stdout, c.ID) {
 			t.Errorf("the table on stdout lacks %s", c.ID)
 		}
+	}
+	if r.Accel == "tcg" && !strings.Contains(stderr, "warning: KVM not usable") {
+		t.Errorf("fell back to TCG without the one-line warning:\n%s", stderr)
 	}
 	if r.Guest["runner"] != "proxy" {
 		t.Errorf("guest runner %q, want the default, proxy", r.Guest["runner"])
@@ -305,6 +309,24 @@ func TestRunBadInput(t *testing.T) {
 				t.Errorf("bad input left a partial directory: %v", m)
 			}
 		})
+	}
+}
+
+// TestAccelKVMRefused: on a host where KVM does not really run guests (as
+// on the development machine), --accel kvm fails at once with the reason,
+// exit 2, and nothing booted.
+func TestAccelKVMRefused(t *testing.T) {
+	needVMs(t)
+	if err := qemu.KVMUsable(context.Background(), "qemu-system-x86_64"); err == nil {
+		t.Skip("KVM works here")
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	code, _, stderr := vmtest(t, "run", "--kernel", debianKernel(t), "--accel", "kvm", "--out", out)
+	if code != 2 || !strings.Contains(stderr, "KVM is not usable") {
+		t.Errorf("exit %d, want 2 with the reason:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("--accel kvm on an unusable KVM left a result directory")
 	}
 }
 
