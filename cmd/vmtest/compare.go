@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -221,8 +222,14 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	js, _ := json.MarshalIndent(cmp, "", "  ")
 	var md bytes.Buffer
 	compare.Markdown(&md, mdSide(base), mdSide(patched), cs)
-	if err := os.WriteFile(filepath.Join(stage, "comparison.json"), append(js, '\n'), 0o644); err == nil {
-		err = os.WriteFile(filepath.Join(stage, "comparison.md"), md.Bytes(), 0o644)
+	// Nothing half-written is moved into place: the stage is removed on
+	// any error.
+	err = errors.Join(
+		os.WriteFile(filepath.Join(stage, "comparison.json"), append(js, '\n'), 0o644),
+		os.WriteFile(filepath.Join(stage, "comparison.md"), md.Bytes(), 0o644))
+	if err != nil {
+		fmt.Fprintf(stderr, "vmtest compare: write the comparison: %v\n", err)
+		return exitInfra
 	}
 	if _, err := os.Stat(outDir); err == nil {
 		os.RemoveAll(outDir)
