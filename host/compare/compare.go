@@ -33,7 +33,6 @@ var Order = []Verdict{Regressed, StillFailing, Fixed, NewlySupported, Unsupporte
 // earlier result from another matrix version).
 const Missing result.Outcome = "missing"
 
-
 // Classify maps (base, patched) outcomes to a verdict. A case that passed
 // on base and no longer runs on the patched kernel is a regression: the
 // patch lost something the base had.
