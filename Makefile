@@ -13,7 +13,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates
 GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
 
-.PHONY: all deps build run test compare bench vet clean
+.PHONY: all deps build run test test-kernels compare bench vet clean
 
 all: build
 
@@ -37,7 +37,15 @@ build: $(BIN)
 run: deps build
 	./$(BIN) run --kernel debian
 
-test: deps build
+# The kernels the end-to-end tests boot, built here first so that a fresh
+# machine shows the builds' progress (inside go test it would be silent
+# for ten minutes); on later runs they are cache hits.
+test-kernels: build
+	./$(BIN) build >/dev/null
+	./$(BIN) build --patch kernels/0001-clone3-withdraw-set_tid.patch >/dev/null
+	./$(BIN) build --patch kernels/broken/pid-broken-set_tid-permission-check.patch >/dev/null
+
+test: deps build test-kernels
 	$(GO) vet ./...
 	$(GO) test -timeout 45m ./...
 
