@@ -356,6 +356,19 @@ func Probe() (matrix.Feature, []string) {
 			f |= matrix.SetTID
 		}
 	}
+	if f&matrix.Clone3 != 0 {
+		// A kernel that does not know the flag refuses it as unknown.
+		a := clone3.Args{Flags: unix.CLONE_CLEAR_SIGHAND | clone3.ChildVM, ExitSignal: uint64(unix.SIGCHLD)}
+		pid, errno := clone3.Call(&a, clone3.SizeVer0, nil)
+		note := "ok"
+		if errno == 0 {
+			f |= matrix.ClearSighand
+			clone3.Reap(pid)
+		} else {
+			note = matrix.ErrnoName(errno)
+		}
+		notes = append(notes, "clone3 CLONE_CLEAR_SIGHAND: "+note)
+	}
 	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
 		f |= matrix.PIDNS
 	}

@@ -173,7 +173,7 @@ func TestRunCaseTimeout(t *testing.T) {
 	}
 	ran := make(chan struct{}, 1)
 	c.Run = func(*matrix.T) { ran <- struct{}{} }
-	all := matrix.Clone3 | matrix.SetTID | matrix.PIDNS | matrix.UserNS | matrix.CheckpointRestoreCap
+	all := matrix.Clone3 | matrix.SetTID | matrix.PIDNS | matrix.UserNS | matrix.CheckpointRestoreCap | matrix.ClearSighand
 	r := RunCaseInProcess(t.Context(), c, all, time.Millisecond, 0)
 	if r.Outcome != "error" || !strings.Contains(r.Reason, "timeout") {
 		t.Errorf("result %s (%s), want a timeout error", r.Outcome, r.Reason)

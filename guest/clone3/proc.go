@@ -86,6 +86,21 @@ func NSpid(pid int) ([]int, error) {
 	return []int{pid}, nil
 }
 
+// StatusField returns one field of /proc/PID/status (e.g. "SigCgt"),
+// trimmed.
+func StatusField(pid int, field string) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/status", ProcRoot, pid))
+	if err != nil {
+		return "", fmt.Errorf("read status of %d: %w", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("status of %d has no %s line", pid, field)
+}
+
 // PidMax reads /proc/sys/kernel/pid_max. It is never assumed: minimal
 // kernels (CONFIG_BASE_SMALL) default to 4096, distributions to 4194304.
 func PidMax() (int, error) {

@@ -1,9 +1,13 @@
 package matrix
 
 import (
+	"errors"
+	"os"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/vmtest/vmtest/guest/clone3"
+	"github.com/vmtest/vmtest/internal/result"
 )
 
 // Plain clone3 cases touch no set_tid field. They must pass on every kernel
@@ -60,6 +64,16 @@ func init() {
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{ExitSignal: U64(1<<32 | uint64(unix.SIGCHLD))})) },
 		},
 		Case{
+			ID: "clone3/plain/exit-signal-bit-8", Rule: "exit_signal 0x100, just above CSIGNAL → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{ExitSignal: U64(0x100)})) },
+		},
+		Case{
+			ID: "clone3/plain/exit-signal-bit-31", Rule: "exit_signal 0x80000000 (negative as an int) → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{ExitSignal: U64(0x80000000)})) },
+		},
+		Case{
 			ID: "clone3/plain/thread-without-sighand", Rule: "CLONE_THREAD without CLONE_SIGHAND → EINVAL",
 			Expect: "EINVAL", Needs: Clone3,
 			Run: func(t *T) {
@@ -81,6 +95,34 @@ func init() {
 			},
 		},
 		Case{
+			ID: "clone3/plain/clear-sighand-resets-handlers", Rule: "CLONE_CLEAR_SIGHAND gives the child default handlers where the parent catches signals",
+			Expect: "SigCgt 0, a plain child the parent's", Needs: Clone3 | ClearSighand,
+			Run: func(t *T) {
+				t.Check(result.Answer{Note: "with CLONE_CLEAR_SIGHAND: SigCgt 0000000000000000; without: the parent's"}, clearSighandAnswer(t))
+			},
+		},
+		Case{
+			ID: "clone3/plain/newpid-ver0", Rule: "CLONE_NEWPID with a VER0 struct: PID 1 of a new namespace",
+			Expect: "pid *, nspid [1 *]", Needs: Clone3 | PIDNS,
+			Run: func(t *T) {
+				t.Check(t.Want([]int32{1}, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, Size: clone3.SizeVer0}))
+			},
+		},
+		Case{
+			ID: "clone3/plain/newpid-size-below-ver0", Rule: "CLONE_NEWPID does not change the size check: size < VER0 → EINVAL",
+			Expect: "EINVAL", Needs: Clone3 | PIDNS,
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, Size: clone3.SizeVer0 - 8}))
+			},
+		},
+		Case{
+			ID: "clone3/plain/newpid-size-above-page", Rule: "CLONE_NEWPID does not change the size check: size > PAGE_SIZE → E2BIG",
+			Expect: "E2BIG", Needs: Clone3 | PIDNS,
+			Run: func(t *T) {
+				t.Check(Errno(unix.E2BIG), t.Clone(Call{Flags: unix.CLONE_NEWPID, Size: pageSize() + 8}))
+			},
+		},
+		Case{
 			ID: "clone3/plain/newpid", Rule: "CLONE_NEWPID makes the child PID 1 of a new namespace",
 			Expect: "pid *, nspid [1 *]", Needs: Clone3 | PIDNS,
 			Run: func(t *T) {
@@ -88,4 +130,42 @@ func init() {
 			},
 		},
 	)
+}
+
+// clearSighandAnswer creates two processes that stay alive for inspection
+// (proxies: they run no Go and keep their signal dispositions), one with
+// CLONE_CLEAR_SIGHAND and one without, and reports their SigCgt against the
+// caller's. The Go runtime catches nearly every signal, so the plain child
+// must show the same non-zero mask and the cleared one none.
+func clearSighandAnswer(t *T) result.Answer {
+	self, err := clone3.StatusField(os.Getpid(), "SigCgt")
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	caught := func(flags uint64) string {
+		p, err := clone3.StartProxy(flags)
+		if err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				return "EINVAL"
+			}
+			t.Fatalf("create child: %v", err)
+		}
+		defer p.Close()
+		v, err := clone3.StatusField(p.PID, "SigCgt")
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		return v
+	}
+	cleared, plain := caught(unix.CLONE_CLEAR_SIGHAND), caught(0)
+	if self == "0000000000000000" {
+		t.Fatalf("the caller catches no signal, so clearing cannot be seen")
+	}
+	note := "with CLONE_CLEAR_SIGHAND: SigCgt " + cleared + "; without: "
+	if plain == self {
+		note += "the parent's"
+	} else {
+		note += plain + " (parent " + self + ")"
+	}
+	return result.Answer{Note: note}
 }

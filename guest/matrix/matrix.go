@@ -32,6 +32,8 @@ const (
 	UserNS
 	// CheckpointRestoreCap is CAP_CHECKPOINT_RESTORE (Linux 5.9).
 	CheckpointRestoreCap
+	// ClearSighand is CLONE_CLEAR_SIGHAND (Linux 5.5).
+	ClearSighand
 )
 
 var featureNames = []struct {
@@ -43,6 +45,7 @@ var featureNames = []struct {
 	{PIDNS, "pid_ns"},
 	{UserNS, "user_ns"},
 	{CheckpointRestoreCap, "cap_checkpoint_restore"},
+	{ClearSighand, "clear_sighand"},
 }
 
 // String lists the features by name, comma-separated.
@@ -260,7 +263,7 @@ func Select(patterns []string) ([]Case, error) {
 			}
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("--case %q matches no case (see 'vmtest matrix' for the IDs)", p)
+			return nil, fmt.Errorf("--case %q matches no case (see 'vmtest matrix' for the IDs; a * stops at '/': %s/** takes everything under %s)", p, strings.TrimSuffix(strings.TrimSuffix(p, "*"), "/"), strings.TrimSuffix(strings.TrimSuffix(p, "*"), "/"))
 		}
 	}
 	// Keep matrix order regardless of pattern order.
@@ -268,6 +271,8 @@ func Select(patterns []string) ([]Case, error) {
 	return out, nil
 }
 
+// matchID matches an ID against a --case pattern: a path.Match glob, a
+// prefix ending in "/", or a prefix followed by "/**".
 func matchID(pattern, id string) bool {
 	if prefix, ok := strings.CutSuffix(pattern, "/**"); ok {
 		return strings.HasPrefix(id, prefix+"/")
