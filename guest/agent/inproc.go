@@ -354,8 +354,7 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 			unpin()
 		}
 		if !t.Poisoned() {
-			// Hand the thread back; a body that nested a lock of its own
-			// (clone3.Thread) still retires it.
+			// Hand the thread back: the body left it as it found it.
 			runtime.UnlockOSThread()
 		}
 		done <- r

@@ -19,36 +19,29 @@ type ThreadResult struct {
 
 const threadStackSize = 64 << 10
 
-// Thread creates a thread (CLONE_THREAD|CLONE_VM|CLONE_SIGHAND) with the
-// given set_tid array, waits for it to exit, and reports both the TID the
-// kernel returned and the TID the thread observed itself.
+// ThreadVia creates a thread (CLONE_THREAD|CLONE_VM|CLONE_SIGHAND) with
+// the given set_tid array, in px's thread group (px nil: the caller's), so
+// that its TIDs come from px's PID namespaces. It waits for the thread to
+// exit and reports both the TID the kernel returned and the TID the thread
+// observed itself.
 //
 // The thread runs on an mmap'd stack, executes gettid and exit, and never
 // enters Go code. All signals are blocked on the calling thread for the
 // duration so the new thread, which inherits the mask, cannot take a signal
-// that the Go runtime would try to handle on a thread it does not know.
-func Thread(setTID []int32) (ThreadResult, error) { return ThreadVia(nil, setTID) }
-
-// ThreadVia is Thread with the thread created in px's thread group (px nil:
-// the caller's), so that its TIDs come from px's PID namespaces.
+// that the Go runtime would try to handle on a thread it does not know (a
+// proxy's threads inherit the proxy's mask, which blocks everything too).
 func ThreadVia(px *Proxy, setTID []int32) (ThreadResult, error) {
-	runtime.LockOSThread()
-	// The thread's signal mask is altered below; never hand it back to the
-	// scheduler. Exiting the goroutine while locked retires the thread.
 	stack, err := unix.Mmap(-1, 0, threadStackSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_STACK)
 	if err != nil {
 		return ThreadResult{}, fmt.Errorf("mmap thread stack: %w", err)
 	}
-	defer unix.Munmap(stack)
-
-	var all, old unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
-	}
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
-		return ThreadResult{}, fmt.Errorf("block signals: %w", err)
-	}
-	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	exited := true // the stack may be unmapped: no thread runs on it
+	defer func() {
+		if exited {
+			unix.Munmap(stack)
+		}
+	}()
+	defer blockSignals()()
 
 	// ctid is set by the kernel to the TID (CLONE_PARENT_SETTID) and cleared
 	// with a futex wake when the thread exits (CLONE_CHILD_CLEARTID).
@@ -83,14 +76,17 @@ func ThreadVia(px *Proxy, setTID []int32) (ThreadResult, error) {
 	if r < 0 {
 		return ThreadResult{Errno: unix.Errno(-r)}, nil
 	}
+	exited = false // until ctid says otherwise
 	// Wait for the thread to exit so its stack can be freed.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		v := atomic.LoadInt32(ctid)
 		if v == 0 {
+			exited = true
 			break
 		}
 		if time.Now().After(deadline) {
+			exited = false // its stack stays mapped
 			return ThreadResult{}, fmt.Errorf("thread %d did not exit within 10s", r)
 		}
 		ts := unix.Timespec{Nsec: 10e6}

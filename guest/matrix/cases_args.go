@@ -49,7 +49,7 @@ func init() {
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) {
 				tid := t.Free(1)
-				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: tid, SetTIDSize: ptr(1 << 40)}))
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: tid, SetTIDSize: U64(1 << 40)}))
 			},
 		},
 		Case{
@@ -57,7 +57,7 @@ func init() {
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) {
 				tid := t.Free(1)
-				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: tid, SetTIDSize: ptr(^uint64(0))}))
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: tid, SetTIDSize: U64(^uint64(0))}))
 			},
 		},
 		Case{
@@ -65,13 +65,13 @@ func init() {
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) {
 				tid := t.Free(1)
-				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: tid, SetTIDSize: ptr(0)}))
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: tid, SetTIDSize: U64(0)}))
 			},
 		},
 		Case{
 			ID: "set_tid/args/size-without-pointer", Rule: "set_tid NULL, set_tid_size 1 → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
-			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTIDSize: ptr(1)})) },
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTIDSize: U64(1)})) },
 		},
 		Case{
 			ID: "set_tid/args/unreadable-pointer", Rule: "set_tid pointing at an inaccessible page → EFAULT",
@@ -80,7 +80,7 @@ func init() {
 				// An array of zero entries placed at the boundary starts
 				// exactly on the PROT_NONE page.
 				addr := t.GuardedArray(nil)
-				t.Check(Errno(unix.EFAULT), t.Clone(Call{SetTIDPtr: addr, SetTIDSize: ptr(1)}))
+				t.Check(Errno(unix.EFAULT), t.Clone(Call{SetTIDPtr: addr, SetTIDSize: U64(1)}))
 			},
 		},
 		Case{
@@ -90,14 +90,14 @@ func init() {
 				addr := t.GuardedArray([]int32{1})
 				// Two entries are legal with CLONE_NEWPID; the second one
 				// lies on the inaccessible page.
-				t.Check(Errno(unix.EFAULT), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTIDPtr: addr, SetTIDSize: ptr(2)}))
+				t.Check(Errno(unix.EFAULT), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTIDPtr: addr, SetTIDSize: U64(2)}))
 			},
 		},
 		Case{
 			ID: "set_tid/args/kernel-pointer", Rule: "set_tid pointing into kernel space → EFAULT",
 			Expect: "EFAULT", Needs: SetTID,
 			Run: func(t *T) {
-				t.Check(Errno(unix.EFAULT), t.Clone(Call{SetTIDPtr: 0xffffffff81000000, SetTIDSize: ptr(1)}))
+				t.Check(Errno(unix.EFAULT), t.Clone(Call{SetTIDPtr: 0xffffffff81000000, SetTIDSize: U64(1)}))
 			},
 		},
 		Case{

@@ -197,11 +197,11 @@ func init() {
 	)
 }
 
-// unsharePID moves the calling thread's children into a new PID namespace.
-// unshare(CLONE_NEWPID) changes the thread's pid_ns_for_children only, so
-// the thread is locked for the rest of the (single-purpose) body.
+// unsharePID moves the children of the body's calling task into a new PID
+// namespace. unshare(CLONE_NEWPID) changes that task's pid_ns_for_children
+// only; the body's thread is locked by both runners, and when it is the
+// calling task it is marked poisoned so that it is retired, not reused.
 func unsharePID(t *T) {
-	lockThread()
 	if t.px == nil {
 		t.poisoned = true
 	}
