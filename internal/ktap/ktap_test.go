@@ -14,7 +14,7 @@ import (
 func roundTripCases() []result.Case {
 	return []result.Case{
 		{
-			ID: "plain.pass", Group: "plain", Rule: "set_tid of a free PID succeeds",
+			ID:         "plain.pass",
 			Outcome:    result.Pass,
 			Expected:   &result.Answer{PID: 300, NSpid: []int{300}},
 			Observed:   &result.Answer{PID: 300, NSpid: []int{300}},
@@ -22,7 +22,7 @@ func roundTripCases() []result.Case {
 			DurationMS: 1.5,
 		},
 		{
-			ID: "plain.fail", Group: "plain", Rule: "taken PID gives EEXIST",
+			ID:         "plain.fail",
 			Outcome:    result.Fail,
 			Expected:   &result.Answer{Errno: "EEXIST"},
 			Observed:   &result.Answer{PID: 301, NSpid: []int{301, 7}, Note: "calls:\n1 ok\n2 ok"},
@@ -30,15 +30,15 @@ func roundTripCases() []result.Case {
 			DurationMS: 2,
 		},
 		{
-			ID: "userns.skip", Group: "userns", Outcome: result.Skip,
+			ID: "userns.skip", Outcome: result.Skip,
 			Reason: "kernel lacks user namespaces\n(CONFIG_USER_NS=n)",
 		},
 		{
-			ID: "args.unsupported", Group: "args", Outcome: result.Unsupported,
+			ID: "args.unsupported", Outcome: result.Unsupported,
 			Reason: "clone3: ENOSYS",
 		},
 		{
-			ID: "nested.error", Group: "nested", Outcome: result.Error,
+			ID: "nested.error", Outcome: result.Error,
 			Expected: &result.Answer{Errno: "EINVAL", Note: "a\nb"},
 			Reason:   "setup failed:\n  mount proc: EPERM",
 		},
@@ -46,6 +46,18 @@ func roundTripCases() []result.Case {
 		{ID: "unsupported.noreason", Outcome: result.Unsupported},
 		{ID: "error.noreason", Outcome: result.Error},
 		{ID: "quote\"and#hash", Outcome: result.Pass, Reason: "reason kept on pass"},
+		{
+			// A wildcard expectation differs from what was observed, so
+			// both are sent; an exact one is sent once.
+			ID: "wildcard.pass", Outcome: result.Pass,
+			Expected: &result.Answer{NSpid: []int{1, 0}},
+			Observed: &result.Answer{PID: 77, NSpid: []int{1, 77}},
+		},
+		{
+			ID: "errno.pass", Outcome: result.Pass,
+			Expected: &result.Answer{Errno: "EINVAL"}, Observed: &result.Answer{Errno: "EINVAL"},
+		},
+		{ID: "observed.only", Outcome: result.Error, Observed: &result.Answer{PID: 5}, Reason: "one line"},
 	}
 }
 
@@ -120,19 +132,27 @@ func TestRoundTrip(t *testing.T) {
 
 func TestWriterOutput(t *testing.T) {
 	var buf bytes.Buffer
-	w := NewWriter(&buf, 2)
+	w := NewWriter(&buf, 4)
 	w.Info("pid_max", "32768")
-	w.Case(result.Case{ID: "a.one", Outcome: result.Pass})
+	w.Case(result.Case{ID: "a.one", Group: "a", Rule: "r", Outcome: result.Pass, DurationMS: 0.25,
+		Expected: &result.Answer{Errno: "EEXIST"}, Observed: &result.Answer{Errno: "EEXIST"}})
 	w.Case(result.Case{ID: "a.two", Outcome: result.Skip, Reason: "no\nuserns "})
+	w.Case(result.Case{ID: "a.three", Outcome: result.Error, Reason: "timeout"})
+	w.Case(result.Case{ID: "a.four", Outcome: result.Fail, Reason: "expected 1, got 2",
+		Expected: &result.Answer{PID: 1}, Observed: &result.Answer{PID: 2, NSpid: []int{2}}})
 	w.Done()
 	want := "KTAP version 1\n" +
-		"1..2\n" +
+		"1..4\n" +
 		"# vmtest-info pid_max=32768\n" +
-		`# vmtest-case {"id":"a.one","outcome":"pass","duration_ms":0}` + "\n" +
+		`# vmtest-case {"n":1,"same":true,"o":{"errno":"EEXIST"},"ms":0.25}` + "\n" +
 		"ok 1 a.one\n" +
-		`# vmtest-case {"id":"a.two","outcome":"skip","reason":"no\nuserns ","duration_ms":0}` + "\n" +
+		`# vmtest-case {"n":2,"r":"no\nuserns ","ms":0}` + "\n" +
 		"ok 2 a.two # SKIP no | userns\n" +
-		"# vmtest-done 2\n"
+		`# vmtest-case {"n":3,"ms":0}` + "\n" +
+		"not ok 3 a.three # ERROR timeout\n" +
+		`# vmtest-case {"n":4,"e":{"pid":1},"o":{"pid":2,"nspid":[2]},"r":"expected 1, got 2","ms":0}` + "\n" +
+		"not ok 4 a.four\n" +
+		"# vmtest-done 4\n"
 	if got := buf.String(); got != want {
 		t.Errorf("stream =\n%s\nwant\n%s", got, want)
 	}
@@ -294,23 +314,32 @@ func TestParserCaseRecord(t *testing.T) {
 		{
 			name: "record for the same case",
 			lines: []string{
-				`# vmtest-case {"id":"a","group":"g","outcome":"pass","reason":"r","duration_ms":3}`,
+				`# vmtest-case {"n":1,"r":"r","i":"info","ms":3}`,
 				"ok 1 a",
 			},
-			want: result.Case{ID: "a", Group: "g", Outcome: result.Pass, Reason: "r", DurationMS: 3},
+			want: result.Case{ID: "a", Outcome: result.Pass, Reason: "r", Info: "info", DurationMS: 3},
 		},
 		{
-			name: "test line overrides the record's outcome",
+			name: "same: the expectation is the observation",
 			lines: []string{
-				`# vmtest-case {"id":"a","outcome":"pass"}`,
+				`# vmtest-case {"n":1,"same":true,"o":{"pid":9,"nspid":[9,1]},"ms":1}`,
+				"ok 1 a",
+			},
+			want: result.Case{ID: "a", Outcome: result.Pass, DurationMS: 1,
+				Expected: &result.Answer{PID: 9, NSpid: []int{9, 1}}, Observed: &result.Answer{PID: 9, NSpid: []int{9, 1}}},
+		},
+		{
+			name: "the test line decides the outcome",
+			lines: []string{
+				`# vmtest-case {"n":1,"ms":0}`,
 				"not ok 1 a",
 			},
 			want: result.Case{ID: "a", Outcome: result.Fail},
 		},
 		{
-			name: "record for another case is ignored",
+			name: "record for another test number is ignored",
 			lines: []string{
-				`# vmtest-case {"id":"other","group":"g","outcome":"pass"}`,
+				`# vmtest-case {"n":2,"r":"other","ms":5}`,
 				"ok 1 a # SKIP why",
 			},
 			want: result.Case{ID: "a", Outcome: result.Skip, Reason: "why"},
@@ -318,7 +347,7 @@ func TestParserCaseRecord(t *testing.T) {
 		{
 			name: "record's reason wins over the directive's",
 			lines: []string{
-				`# vmtest-case {"id":"a","outcome":"error","reason":"line1\nline2"}`,
+				`# vmtest-case {"n":1,"r":"line1\nline2","ms":0}`,
 				"not ok 1 a # ERROR line1 | line2",
 			},
 			want: result.Case{ID: "a", Outcome: result.Error, Reason: "line1\nline2"},
@@ -326,20 +355,20 @@ func TestParserCaseRecord(t *testing.T) {
 		{
 			name: "a record is used once",
 			lines: []string{
-				`# vmtest-case {"id":"a","group":"g","outcome":"pass"}`,
+				`# vmtest-case {"n":1,"i":"x","ms":0}`,
 				"ok 1 a",
-				"ok 2 a",
+				"ok 1 a",
 			},
 			want: result.Case{ID: "a", Outcome: result.Pass},
 		},
 		{
 			name: "latest record wins",
 			lines: []string{
-				`# vmtest-case {"id":"a","group":"old","outcome":"pass"}`,
-				`# vmtest-case {"id":"a","group":"new","outcome":"pass"}`,
+				`# vmtest-case {"n":1,"i":"old","ms":0}`,
+				`# vmtest-case {"n":1,"i":"new","ms":0}`,
 				"ok 1 a",
 			},
-			want: result.Case{ID: "a", Group: "new", Outcome: result.Pass},
+			want: result.Case{ID: "a", Info: "new", Outcome: result.Pass},
 		},
 	}
 	for _, tt := range tests {
