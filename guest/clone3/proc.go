@@ -49,6 +49,18 @@ func Reap(pid int) (Child, error) {
 	return c, err
 }
 
+// WaitExit waits for the child pid to exit and reaps it, without reading
+// anything about it: for children whose PID the caller already knows is
+// their only one (no nested namespace), where Reap's /proc read would
+// only cost time.
+func WaitExit(pid int) error {
+	var info unix.Siginfo
+	if err := waitid(pid, &info, unix.WEXITED|unix.WALL); err != nil {
+		return fmt.Errorf("waitid(%d): %w", pid, err)
+	}
+	return nil
+}
+
 func waitid(pid int, info *unix.Siginfo, options int) error {
 	for {
 		err := unix.Waitid(unix.P_PID, pid, info, options, nil)
@@ -63,7 +75,7 @@ func waitid(pid int, info *unix.Siginfo, options int) error {
 // Kernels without PID namespaces have no NSpid line; then the PID itself is
 // the only level.
 func NSpid(pid int) ([]int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/status", ProcRoot, pid))
+	b, err := readProc(procPath(pid, "status"))
 	if err != nil {
 		return nil, fmt.Errorf("read status of %d: %w", pid, err)
 	}
@@ -89,7 +101,7 @@ func NSpid(pid int) ([]int, error) {
 // StatusField returns one field of /proc/PID/status (e.g. "SigCgt"),
 // trimmed.
 func StatusField(pid int, field string) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/status", ProcRoot, pid))
+	b, err := readProc(procPath(pid, "status"))
 	if err != nil {
 		return "", fmt.Errorf("read status of %d: %w", pid, err)
 	}
@@ -117,8 +129,50 @@ func PidMax() (int, error) {
 
 // PIDInUse reports whether pid names a process or thread visible in /proc.
 func PIDInUse(pid int) bool {
-	_, err := os.Stat(fmt.Sprintf("%s/%d", ProcRoot, pid))
-	return err == nil
+	return unix.Access(procPath(pid, ""), unix.F_OK) == nil
+}
+
+// procPath returns ProcRoot/pid/file (or ProcRoot/pid for file "").
+func procPath(pid int, file string) string {
+	b := make([]byte, 0, 32)
+	b = append(b, ProcRoot...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(pid), 10)
+	if file != "" {
+		b = append(b, '/')
+		b = append(b, file...)
+	}
+	return string(b)
+}
+
+// readProc reads a small procfs file with plain open/read/close. The
+// matrix reads /proc for nearly every child it creates, and under TCG the
+// extra system calls of os.ReadFile (fstat, registering the descriptor
+// with the poller) cost more than the read itself.
+func readProc(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	n := 0
+	for {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if m == 0 {
+			return buf[:n], nil
+		}
+		n += m
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+	}
 }
 
 // ReapPidfd is Reap for a child created with CLONE_PIDFD. The pidfd's
@@ -160,7 +214,7 @@ func ReapPidfdWith(wait WaitFunc, pid, pidfd int, reap bool) (Child, error) {
 }
 
 func fdinfoNSpid(pidfd int) ([]int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("%s/self/fdinfo/%d", ProcRoot, pidfd))
+	b, err := readProc(ProcRoot + "/self/fdinfo/" + strconv.Itoa(pidfd))
 	if err != nil {
 		return nil, fmt.Errorf("read pidfd fdinfo: %w", err)
 	}

@@ -16,8 +16,8 @@ import (
 
 const (
 	raceWorkers = 8
-	raceRounds  = 3
-	lastPIDRuns = 8
+	raceRounds  = 2
+	lastPIDRuns = 6
 )
 
 // Concurrency: set_tid exists because the old route (write ns_last_pid,
@@ -56,7 +56,7 @@ func init() {
 						bad += fmt.Sprintf(" worker %d asked %d got %d/%v;", i, pids[i], got[i], errs[i])
 					}
 					if got[i] > 0 {
-						if _, err := clone3.Reap(got[i]); err != nil {
+						if err := clone3.WaitExit(got[i]); err != nil {
 							t.Fatalf("reap: %v", err)
 						}
 					}
@@ -132,7 +132,7 @@ func raceFor(t *T, p int32) (ok, eexist int, other string) {
 			if pids[i] != int(p) {
 				other += fmt.Sprintf(", worker %d got PID %d not %d", i, pids[i], p)
 			}
-			if _, err := clone3.Reap(pids[i]); err != nil {
+			if err := clone3.WaitExit(pids[i]); err != nil {
 				t.Fatalf("reap: %v", err)
 			}
 		}
@@ -173,7 +173,7 @@ func nsLastPIDContrast(t *T) {
 		if pid != int(p) {
 			lastPIDMiss++
 		}
-		clone3.Reap(pid)
+		clone3.WaitExit(pid)
 	}
 	setTIDWrong, setTIDBusy := 0, 0
 	for i := 0; i < lastPIDRuns; i++ {
@@ -188,7 +188,7 @@ func nsLastPIDContrast(t *T) {
 			if pid != int(p) {
 				setTIDWrong++
 			}
-			clone3.Reap(pid)
+			clone3.WaitExit(pid)
 		}
 	}
 	t.Infof("ns_last_pid route missed the PID in %d of %d tries under fork pressure", lastPIDMiss, lastPIDRuns)
