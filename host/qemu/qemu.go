@@ -86,6 +86,15 @@ func WithAppend(params ...string) Option {
 // kernel stops instead of running on in an undefined state.
 func (c Config) KernelCmdline() string {
 	p := []string{"console=ttyS0,115200", "panic=-1", "oops=panic", "rdinit=/init"}
+	if c.Accel == TCG {
+		// TCG derives every vCPU's TSC from one host clock, so the TSCs
+		// agree by construction; but the kernel's boot-time sync check
+		// sees them drift (vCPUs start one after the other, slowly) and
+		// falls back to HPET or jiffies. Then every clock read is a system
+		// call and an emulated device access (or has 4 ms resolution),
+		// which slows the Go agent and blurs every duration it measures.
+		p = append(p, "tsc=reliable")
+	}
 	if !c.VerboseConsole {
 		p = append(p, "quiet")
 	}
@@ -100,7 +109,11 @@ func (c Config) Args() []string {
 		"-nodefaults", "-no-user-config", "-nographic",
 		"-machine", "pc,accel=" + string(c.Accel),
 		"-cpu", cpu,
-		"-smp", fmt.Sprint(c.CPUs),
+		// One socket per vCPU: SeaBIOS's MP table lists one CPU per
+		// package, so with the default (every vCPU a core of one socket)
+		// a kernel without ACPI, such as a tinyconfig one, boots on a
+		// single CPU however many the VM has.
+		"-smp", smpArg(c.CPUs),
 		"-m", fmt.Sprint(c.MemoryMB),
 		"-kernel", c.Kernel,
 		"-initrd", c.Initramfs,
@@ -159,3 +172,6 @@ func CPUModel(accel Accel) string {
 	}
 	return "max"
 }
+
+// smpArg is -smp's value for n vCPUs, each its own socket (see Args).
+func smpArg(n int) string { return fmt.Sprintf("%d,sockets=%d,cores=1,threads=1", n, n) }
