@@ -87,7 +87,8 @@ func exclusive(cs ...Case) []Case {
 // cloneSetTID makes a raw clone3 call with set_tid from the current thread
 // and leaves the child unreaped.
 func cloneSetTID(tid []int32) (int, unix.Errno) {
-	a := clone3.Args{Flags: clone3.ChildVM, ExitSignal: uint64(unix.SIGCHLD), SetTID: clone3.PtrTo(tid), SetTIDSize: uint64(len(tid))}
+	// exit_signal 0, as T.Clone's children: no SIGCHLD to handle.
+	a := clone3.Args{Flags: clone3.ChildVM, SetTID: clone3.PtrTo(tid), SetTIDSize: uint64(len(tid))}
 	pid, e := clone3.Call(&a, clone3.SizeVer1, nil)
 	runtime.KeepAlive(tid)
 	return pid, e
@@ -150,10 +151,9 @@ func nsLastPIDContrast(t *T) {
 		defer noise.Done()
 		runtime.LockOSThread()
 		for !stop.Load() {
-			a := clone3.Args{Flags: clone3.ChildVM, ExitSignal: uint64(unix.SIGCHLD)}
+			a := clone3.Args{Flags: clone3.ChildVM}
 			if pid, e := clone3.Call(&a, clone3.SizeVer0, nil); e == 0 {
-				var ws unix.WaitStatus
-				unix.Wait4(pid, &ws, 0, nil)
+				clone3.WaitExit(pid)
 			}
 		}
 	}()
@@ -165,7 +165,7 @@ func nsLastPIDContrast(t *T) {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(int(p-1))), 0); err != nil {
 			t.Fatalf("write ns_last_pid: %v", err)
 		}
-		a := clone3.Args{Flags: clone3.ChildVM, ExitSignal: uint64(unix.SIGCHLD)}
+		a := clone3.Args{Flags: clone3.ChildVM}
 		pid, e := clone3.Call(&a, clone3.SizeVer0, nil)
 		if e != 0 {
 			t.Fatalf("plain clone3: %v", e)

@@ -17,9 +17,11 @@ import (
 func init() {
 	register("plain",
 		Case{
-			ID: "clone3/plain/ver0", Rule: "a VER0 (64-byte) struct creates a child",
+			ID: "clone3/plain/ver0", Rule: "a VER0 (64-byte) struct with exit_signal SIGCHLD creates a child",
 			Expect: "success", Needs: Clone3,
-			Run: func(t *T) { t.Check(anySuccess(), t.Clone(Call{Size: clone3.SizeVer0})) },
+			Run: func(t *T) {
+				t.Check(anySuccess(), t.Clone(Call{Size: clone3.SizeVer0, ExitSignal: U64(uint64(unix.SIGCHLD))}))
+			},
 		},
 		Case{
 			ID: "clone3/plain/ver1-zero-set_tid", Rule: "VER1 with set_tid fields zero is plain clone3",
