@@ -267,8 +267,10 @@ func runExec(ctx context.Context, cfg Config, out io.Writer) error {
 }
 
 // runAll runs the cases on jobs workers and reports results in matrix
-// order, each as soon as it and all before it are done. Exclusive cases
-// run one at a time after all the others.
+// order, each as soon as it and all before it are done. Serial cases run
+// first, one after another, on worker 0, which then joins the others on
+// the ordinary cases; exclusive cases run one at a time after all the
+// others.
 // CasesDone is when the last case finished (Unix nanoseconds); the
 // results may still be on their way out through the serial port.
 var CasesDone atomic.Int64
@@ -278,11 +280,14 @@ func runAll(ctx context.Context, cases []matrix.Case, jobs int, runOne func(matr
 	for i := range results {
 		results[i] = make(chan result.Case, 1)
 	}
-	var shared, exclusive []int
+	var serial, shared, exclusive []int
 	for i, c := range cases {
-		if c.Exclusive {
+		switch {
+		case c.Exclusive:
 			exclusive = append(exclusive, i)
-		} else {
+		case c.Serial:
+			serial = append(serial, i)
+		default:
 			shared = append(shared, i)
 		}
 	}
@@ -305,6 +310,11 @@ func runAll(ctx context.Context, cases []matrix.Case, jobs int, runOne func(matr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if slot == 0 {
+				for _, i := range serial {
+					results[i] <- runOne(cases[i], slot)
+				}
+			}
 			for i := range work {
 				results[i] <- runOne(cases[i], slot)
 			}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -40,15 +41,16 @@ func TestParseCmdline(t *testing.T) {
 }
 
 // TestRunAll: results are reported in matrix order whatever order the
-// workers finish in, every case exactly once, and exclusive cases run
-// alone, after all the others.
+// workers finish in, every case exactly once; exclusive cases run alone,
+// after all the others; serial cases run on worker 0, never two at once,
+// and not only after the ordinary ones.
 func TestRunAll(t *testing.T) {
 	var cases []matrix.Case
 	for i := range 12 {
-		cases = append(cases, matrix.Case{ID: string(rune('a' + i)), Exclusive: i == 3 || i == 7})
+		cases = append(cases, matrix.Case{ID: string(rune('a' + i)), Exclusive: i == 3 || i == 7, Serial: i == 5 || i == 9 || i == 10})
 	}
 	var mu sync.Mutex
-	running, sharedLeft := 0, 10
+	running, runningSerial, sharedLeft := 0, 0, 10
 	var problems []string
 	runOne := func(c matrix.Case, slot int) result.Case {
 		mu.Lock()
@@ -56,11 +58,26 @@ func TestRunAll(t *testing.T) {
 		if c.Exclusive && (running != 1 || sharedLeft != 0) {
 			problems = append(problems, c.ID+" ran beside other cases")
 		}
+		if c.Serial {
+			runningSerial++
+			if runningSerial != 1 {
+				problems = append(problems, c.ID+" ran beside another serial case")
+			}
+			if slot != 0 {
+				problems = append(problems, fmt.Sprintf("serial case %s ran on worker %d", c.ID, slot))
+			}
+			if sharedLeft < 7 {
+				problems = append(problems, c.ID+" waited for the ordinary cases")
+			}
+		}
 		mu.Unlock()
 		// Later cases finish first, to shuffle completion order.
 		time.Sleep(time.Duration(len(cases)-int(c.ID[0]-'a')) * time.Millisecond)
 		mu.Lock()
 		running--
+		if c.Serial {
+			runningSerial--
+		}
 		if !c.Exclusive {
 			sharedLeft--
 		}

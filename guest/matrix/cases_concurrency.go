@@ -16,7 +16,7 @@ import (
 
 const (
 	raceWorkers = 8
-	raceRounds  = 2
+	raceRounds  = 1
 	lastPIDRuns = 6
 )
 

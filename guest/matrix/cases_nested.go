@@ -176,7 +176,7 @@ func init() {
 		Case{
 			ID: "set_tid/nested/max-depth-32-levels", Rule: "at depth 31 a 32-entry set_tid sets all 32 levels",
 			Expect: "nspid [F1 … F32]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(31)},
-			Exclusive: true, // 31 namespaces built and torn down: see Case.Exclusive
+			Serial: true, // 31 namespaces built and torn down: see Case.Serial
 			Run: func(t *T) {
 				tid := t.Free(32)
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
@@ -185,7 +185,7 @@ func init() {
 		Case{
 			ID: "set_tid/nested/max-depth-newpid-level-32", Rule: "CLONE_NEWPID at depth 31 reaches level 32; 32 entries leave level 0 to the kernel",
 			Expect: "nspid [1 F2 … F32 *]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(31)},
-			Exclusive: true, // 31 namespaces built and torn down: see Case.Exclusive
+			Serial: true, // 31 namespaces built and torn down: see Case.Serial
 			Run: func(t *T) {
 				tid := append([]int32{1}, t.Free(31)...)
 				t.Check(t.Want(tid, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
@@ -194,8 +194,8 @@ func init() {
 		Case{
 			ID: "clone3/nested/beyond-max-depth", Rule: "a PID namespace below level 32 cannot be created → ENOSPC",
 			Expect: "ENOSPC", Needs: Clone3 | PIDNS, Setup: Setup{Levels: levels(32)},
-			Exclusive: true,
-			Run:       func(t *T) { t.Check(Errno(unix.ENOSPC), t.Clone(Call{Flags: unix.CLONE_NEWPID})) },
+			Serial: true,
+			Run:    func(t *T) { t.Check(Errno(unix.ENOSPC), t.Clone(Call{Flags: unix.CLONE_NEWPID})) },
 		},
 	)
 }

@@ -191,13 +191,16 @@ type Case struct {
 	// Setup is built by the agent before Run starts.
 	Setup Setup
 	// Exclusive cases run alone, after the others: they measure races and
-	// need every vCPU and a quiet PID allocator, or they create and tear
+	// need every vCPU and a quiet PID allocator.
+	Exclusive bool
+	// Serial cases run one after another on the first worker, beside the
+	// ordinary cases but never beside each other. They create and tear
 	// down dozens of nested PID namespaces, whose fork and exit paths
 	// serialise on kernel-wide locks (tasklist_lock, pidmap_lock): two of
 	// them side by side mostly wait for each other, and under TCG a vCPU
 	// spinning on a lock whose holder's host thread is descheduled burns
 	// its whole time slice.
-	Exclusive bool
+	Serial bool
 	// Run is the case body. It runs in its own process.
 	Run func(t *T)
 }
