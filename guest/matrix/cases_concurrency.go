@@ -27,9 +27,9 @@ func init() {
 	register("concurrency", exclusive(
 		Case{
 			ID: "set_tid/concurrency/race-one-pid", Rule: fmt.Sprintf("%d workers racing for one PID: exactly one gets it, the rest EEXIST", raceWorkers),
-			Expect: fmt.Sprintf("%d rounds of 1 success + %d EEXIST", raceRounds, raceWorkers-1), Needs: SetTID,
+			Expect: fmt.Sprintf("%d round(s) of 1 success + %d EEXIST", raceRounds, raceWorkers-1), Needs: SetTID,
 			Run: func(t *T) {
-				want := result.Answer{Note: fmt.Sprintf("%d rounds: 1 success at the chosen PID + %d EEXIST each", raceRounds, raceWorkers-1)}
+				want := result.Answer{Note: fmt.Sprintf("%d round(s): 1 success at the chosen PID + %d EEXIST each", raceRounds, raceWorkers-1)}
 				for r := 0; r < raceRounds; r++ {
 					p := t.Free(1)[0]
 					ok, eexist, other := raceFor(t, p)
