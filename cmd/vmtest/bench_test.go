@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,46 +107,71 @@ func buildKselftests(b *testing.B) []string {
 
 // BenchmarkMatrixVsKselftests: issue 3's target. The matrix must finish
 // in less guest time than the upstream clone3 kselftests together, on
-// the same kernel in the same VM shape. Both are measured inside the
-// guest: the matrix from its first case to its last, the kselftests as
-// the sum of their run times.
+// the same kernel in the same VM shape: Debian's stock kernel and the
+// minimal one from configs/. Both are measured inside the guest: the
+// matrix from its first case until its last result is written, the
+// kselftests as the sum of their run times (each includes starting its
+// static binary, as running them does).
+//
+// Guest time under TCG varies by a quarter from one boot to the next, so
+// the runs alternate and the verdict compares medians of at least
+// minPairs runs of each.
 func BenchmarkMatrixVsKselftests(b *testing.B) {
-	k := debianKernel(b)
+	const minPairs = 5
 	bins := buildKselftests(b)
-	var matrixMS, kselftestMS float64
-	for i := 0; i < b.N; i++ {
-		out := filepath.Join(b.TempDir(), "ks")
-		args := []string{"run", "--kernel", k, "--out", out}
-		for _, bin := range bins {
-			args = append(args, "--exec", bin)
-		}
-		if code, _, stderr := vmtest(b, args...); code != 0 {
-			b.Fatalf("kselftests run: exit %d: %s", code, stderr)
-		}
-		r, err := run.Load(out)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ms, err := strconv.ParseFloat(r.Guest[agent.InfoExecPrefix+"total_ms"], 64)
-		if err != nil {
-			b.Fatalf("kselftest guest time missing: %v", r.Guest)
-		}
-		kselftestMS += ms
-		out = filepath.Join(b.TempDir(), "matrix")
-		if code, _, stderr := vmtest(b, "run", "--kernel", k, "--out", out); code != 0 {
-			b.Fatalf("matrix run: exit %d: %s", code, stderr)
-		}
-		if r, err = run.Load(out); err != nil {
-			b.Fatal(err)
-		}
-		if ms, err = strconv.ParseFloat(r.Guest[agent.InfoCasesWallMS], 64); err != nil {
-			b.Fatalf("matrix guest time missing: %v", r.Guest)
-		}
-		matrixMS += ms
+	for _, k := range []struct{ name, kernel string }{
+		{"debian", debianKernel(b)},
+		{"minimal", "build"},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			var matrixMS, kselftestMS []float64
+			for range max(b.N, minPairs) {
+				out := filepath.Join(b.TempDir(), "ks")
+				args := []string{"run", "--kernel", k.kernel, "--out", out}
+				for _, bin := range bins {
+					args = append(args, "--exec", bin)
+				}
+				if code, _, stderr := vmtest(b, args...); code != 0 {
+					b.Fatalf("kselftests run: exit %d: %s", code, stderr)
+				}
+				kselftestMS = append(kselftestMS, guestMS(b, out, agent.InfoExecPrefix+"total_ms"))
+				out = filepath.Join(b.TempDir(), "matrix")
+				if code, _, stderr := vmtest(b, "run", "--kernel", k.kernel, "--out", out); code != 0 {
+					b.Fatalf("matrix run: exit %d: %s", code, stderr)
+				}
+				matrixMS = append(matrixMS, guestMS(b, out, agent.InfoCasesWallMS))
+			}
+			m, ks := median(matrixMS), median(kselftestMS)
+			b.ReportMetric(m, "matrix-guest-ms")
+			b.ReportMetric(ks, "kselftests-guest-ms")
+			b.Logf("matrix %v ms, kselftests %v ms", matrixMS, kselftestMS)
+			if m >= ks {
+				b.Errorf("the matrix took %.0f ms of guest time (median), the upstream kselftests %.0f ms: the target is less", m, ks)
+			}
+		})
 	}
-	b.ReportMetric(matrixMS/float64(b.N), "matrix-guest-ms")
-	b.ReportMetric(kselftestMS/float64(b.N), "kselftests-guest-ms")
-	if matrixMS >= kselftestMS {
-		b.Errorf("the matrix took %.0f ms of guest time, the upstream kselftests %.0f ms: the target is less", matrixMS/float64(b.N), kselftestMS/float64(b.N))
+}
+
+// guestMS reads a guest-measured duration (an info value in milliseconds)
+// from a run's result directory.
+func guestMS(b *testing.B, dir, key string) float64 {
+	r, err := run.Load(dir)
+	if err != nil {
+		b.Fatal(err)
 	}
+	ms, err := strconv.ParseFloat(r.Guest[key], 64)
+	if err != nil {
+		b.Fatalf("guest time %s missing: %v", key, r.Guest)
+	}
+	return ms
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }

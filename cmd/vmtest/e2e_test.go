@@ -133,6 +133,10 @@ func TestRunDebianKernel(t *testing.T) {
 	if r.Guest["runner"] != "proxy" {
 		t.Errorf("guest runner %q, want the default, proxy", r.Guest["runner"])
 	}
+	// Debian's kernel allows ioperm: the results take the debug port.
+	if !strings.HasPrefix(r.Guest["channel"], "debugcon") {
+		t.Errorf("result channel %q, want the debug port", r.Guest["channel"])
+	}
 	for _, f := range []string{"result.json", "results.ktap", "console.log", "qemu-cmdline.sh"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("result directory lacks %s", f)
@@ -401,6 +405,13 @@ func TestCompareWithdrawnSetTID(t *testing.T) {
 	}
 	if c.Base.Result.Guest["pid_max"] != "4096" && c.Base.Result.Guest["pid_max"] != "" {
 		t.Logf("minimal kernel pid_max %s", c.Base.Result.Guest["pid_max"])
+	}
+	// The minimal kernel has no ioperm: the results take the UART, and
+	// without ACPI it must still see both vCPUs (one socket each).
+	for side, r := range map[string]*run.Result{"base": c.Base.Result, "patched": c.Patched.Result} {
+		if r.Guest["channel"] != "ttyS1" || r.Guest["cpus"] != "2" {
+			t.Errorf("%s: result channel %q on %s CPUs, want ttyS1 on 2", side, r.Guest["channel"], r.Guest["cpus"])
+		}
 	}
 	for _, cs := range c.Cases {
 		setTID := strings.HasPrefix(cs.ID, "set_tid/")

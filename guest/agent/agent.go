@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmtest/vmtest/guest/clone3"
+	"github.com/vmtest/vmtest/guest/debugcon"
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
@@ -139,7 +140,14 @@ func Main() {
 		logf("debug: exiting PID 1 to provoke a kernel panic")
 		os.Exit(7)
 	}
-	out, err := openResults(cfg.ResultsTTY)
+	// Results go to QEMU's debug port when the kernel lets the agent use
+	// it, else to the second UART; the host has both on one file.
+	var out io.WriteCloser
+	if dc, derr := debugcon.Open(); derr == nil {
+		out = dc
+	} else {
+		out, err = openResults(cfg.ResultsTTY)
+	}
 	if err != nil {
 		logf("open result channel: %v", err)
 		powerOff()
@@ -190,6 +198,7 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 		stallOnce.Store(true)
 	}
 	w.Info("runner", cfg.Runner)
+	w.Info("channel", channelName(out, cfg.ResultsTTY))
 	w.Info("cpus", strconv.Itoa(runtime.NumCPU()))
 	w.Info("jobs", strconv.Itoa(jobs))
 	runCase := RunCaseInProcess
@@ -482,6 +491,14 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 		l.n -= k
 	}
 	return len(p), nil
+}
+
+// channelName says which result channel out is, for the run's record.
+func channelName(out io.Writer, tty string) string {
+	if _, ok := out.(*debugcon.Writer); ok {
+		return fmt.Sprintf("debugcon (port %#x)", debugcon.Port)
+	}
+	return tty
 }
 
 // openResults opens the result channel's tty in raw mode: no CR/LF

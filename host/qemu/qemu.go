@@ -27,6 +27,7 @@ const (
 	ResultsFile = "results.ktap" // second serial port: the KTAP stream
 	QMPSocket   = "qmp.sock"     // QMP control socket
 	DebugExitIO = 0xf4           // isa-debug-exit I/O port
+	DebugconIO  = 0xe9           // isa-debugcon I/O port: the fast result channel
 )
 
 // Config describes one VM.
@@ -124,8 +125,13 @@ func (c Config) Args() []string {
 		// drivers are modules the initramfs does not carry.
 		"-chardev", "file,id=console,path=" + ConsoleLog,
 		"-serial", "chardev:console",
-		"-chardev", "file,id=results,path=" + ResultsFile,
+		// The results chardev has two front ends on one file: the UART
+		// and QEMU's debug port, which is much cheaper per byte and which
+		// the agent uses when the kernel grants it port access (see
+		// guest/debugcon). mux=on lets them share; only one ever writes.
+		"-chardev", "file,id=results,path=" + ResultsFile + ",mux=on",
 		"-serial", "chardev:results",
+		"-device", fmt.Sprintf("isa-debugcon,iobase=%#x,chardev=results", DebugconIO),
 		"-qmp", "unix:" + QMPSocket + ",server=on,wait=off",
 		"-monitor", "none",
 		// Lets the agent end the VM without ACPI (tinyconfig kernels).

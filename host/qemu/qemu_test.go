@@ -39,8 +39,9 @@ func TestArgsDefault(t *testing.T) {
 		"-no-reboot",
 		"-chardev", "file,id=console,path=console.log",
 		"-serial", "chardev:console",
-		"-chardev", "file,id=results,path=results.ktap",
+		"-chardev", "file,id=results,path=results.ktap,mux=on",
 		"-serial", "chardev:results",
+		"-device", "isa-debugcon,iobase=0xe9,chardev=results",
 		"-qmp", "unix:qmp.sock,server=on,wait=off",
 		"-monitor", "none",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
@@ -134,10 +135,12 @@ func TestArgsOptions(t *testing.T) {
 			check("-append", tt.cmdline)
 			// The console must be the first serial port (ttyS0), the
 			// results the second (ttyS1).
-			check("-chardev", "file,id=console,path=console.log", "file,id=results,path=results.ktap")
+			check("-chardev", "file,id=console,path=console.log", "file,id=results,path=results.ktap,mux=on")
 			check("-serial", "chardev:console", "chardev:results")
 			check("-qmp", "unix:qmp.sock,server=on,wait=off")
-			check("-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic")
+			// Results reach the same file through the UART or the debug
+			// port, whichever the guest can use.
+			check("-device", "isa-debugcon,iobase=0xe9,chardev=results", "isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic")
 			for _, f := range []string{"-no-reboot", "-nodefaults", "-nographic", "-no-user-config"} {
 				if !slices.Contains(argv, f) {
 					t.Errorf("argv lacks %s", f)
