@@ -3,8 +3,9 @@
 // kernel/pid.c alloc_pid against the kernel's exact answer.
 //
 // A case declares its setup (nested PID namespaces, user namespaces,
-// credentials) as data; the guest agent builds that setup by re-executing
-// itself once per level, so the case body always starts in a fresh process
+// credentials) as data; the guest agent builds that setup afresh for every
+// case (out of proxy processes, or by re-executing itself once per level
+// with --runner exec), so the case body always starts in a fresh process
 // tree with exactly the namespaces and credentials it asked for. The body
 // then makes raw clone3 calls through T and compares the answer with the
 // expectation. Cases live in one file per group (cases_*.go).
