@@ -202,7 +202,8 @@ type Case struct {
 	// spinning on a lock whose holder's host thread is descheduled burns
 	// its whole time slice.
 	Serial bool
-	// Run is the case body. It runs in its own process.
+	// Run is the case body. Its system calls come from the processes of
+	// its setup (or, without one, from a locked thread of the agent).
 	Run func(t *T)
 }
 
