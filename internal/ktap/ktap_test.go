@@ -2,6 +2,7 @@ package ktap
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -474,5 +475,43 @@ func TestParserEmptyRun(t *testing.T) {
 	}
 	if n := len(evs); n != 4 || evs[3].Kind != KindDone || evs[3].Count != 0 {
 		t.Errorf("events = %+v, want version, plan, info, done 0", evs)
+	}
+}
+
+// TestAppendRecordMatchesJSON: the hand-written record encoder writes
+// what encoding/json writes for the same record (byte for byte where no
+// HTML character is involved), and it decodes to the record.
+func TestAppendRecordMatchesJSON(t *testing.T) {
+	tests := []record{
+		{N: 1},
+		{N: 2, Same: true, Observed: &result.Answer{Errno: "EINVAL"}, DurationMS: 0.419},
+		{N: 3, Expected: &result.Answer{NSpid: []int{1, 0}}, Observed: &result.Answer{PID: 4094, NSpid: []int{1, 4094}}, DurationMS: 12},
+		{N: 4, Expected: &result.Answer{}, Observed: &result.Answer{Note: "n"}, DurationMS: 1e-7},
+		{N: 5, Reason: "quote \" backslash \\ newline \n tab \t bell \a arrow → end", Info: "a\r\nb\x00\x1f", DurationMS: 123456.789},
+		{N: 6, Observed: &result.Answer{Errno: "errno 4095", PID: -1, NSpid: []int{-5}}, DurationMS: 3.5e21},
+		{N: 7, Reason: "a <b> & c", DurationMS: 0.001},
+	}
+	for _, r := range tests {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendRecord(nil, r)
+		if err != nil {
+			t.Fatalf("record %d: %v", r.N, err)
+		}
+		if !strings.ContainsAny(r.Reason, "<>&") && string(got) != string(want) {
+			t.Errorf("record %d:\n got %s\nwant %s", r.N, got, want)
+		}
+		var back record
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("record %d: %s does not decode: %v", r.N, got, err)
+		}
+		if !reflect.DeepEqual(back, r) {
+			t.Errorf("record %d decodes to %+v, want %+v", r.N, back, r)
+		}
+	}
+	if _, err := appendRecord(nil, record{DurationMS: math.NaN()}); err == nil {
+		t.Error("a NaN duration was encoded")
 	}
 }
