@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,7 +76,11 @@ func waitid(pid int, info *unix.Siginfo, options int) error {
 // Kernels without PID namespaces have no NSpid line; then the PID itself is
 // the only level.
 func NSpid(pid int) ([]int, error) {
-	b, err := readProc(procPath(pid, "status"))
+	return nspidAt(procPath(pid, "status"), pid)
+}
+
+func nspidAt(path string, pid int) ([]int, error) {
+	b, err := readProc(path)
 	if err != nil {
 		return nil, fmt.Errorf("read status of %d: %w", pid, err)
 	}
@@ -127,10 +132,28 @@ func PidMax() (int, error) {
 	return n, nil
 }
 
-// PIDInUse reports whether pid names a process or thread visible in /proc.
+// PIDInUse reports whether pid names a process or thread (zombies
+// included) in the PID namespace of ProcRoot. From that namespace itself
+// (the agent's case) it asks kill(pid, 0), which looks the PID up without
+// sending anything and, unlike a /proc path walk, allocates nothing: the
+// matrix asks for every PID it picks. A thread's TID answers too, as
+// /proc/TID does. Elsewhere (a case process of the exec runner) only
+// ProcRoot sees that namespace.
 func PIDInUse(pid int) bool {
+	if inProcRootNS() {
+		return unix.Kill(pid, 0) != unix.ESRCH
+	}
 	return unix.Access(procPath(pid, ""), unix.F_OK) == nil
 }
+
+// inProcRootNS reports whether the calling process lives in the PID
+// namespace ProcRoot shows.
+// ProcRoot/self/status lists the caller's PIDs from that namespace down
+// to its own: one PID means they are the same.
+var inProcRootNS = sync.OnceValue(func() bool {
+	ns, err := nspidAt(ProcRoot+"/self/status", os.Getpid())
+	return err == nil && len(ns) == 1
+})
 
 // procPath returns ProcRoot/pid/file (or ProcRoot/pid for file "").
 func procPath(pid int, file string) string {
