@@ -284,14 +284,15 @@ func stall(t *matrix.T) {
 var SetupNS atomic.Int64
 
 // RunCaseInProcess decides one case with the proxy runner: the body runs
-// on a goroutine of the agent, on a locked thread, with its calls made by
-// the proxies of its setup when it has one. A panic is the case's error; a
+// on the slot's case thread (see caseThread), with its calls made by the
+// proxies of its setup when it has one. A panic is the case's error; a
 // case that does not finish in time is the case's error too: its chain is
 // cancelled (a chain still being built stops at the next level) and its
 // proxies are killed, which makes the body's pending and later calls fail
 // at once. The worker then waits a little for the body to wind down, so
 // that a leftover body does not compete with the slot's next case for the
-// slot's PIDs.
+// slot's PIDs; a body that still has not ended keeps its thread, and the
+// slot gets a new one.
 func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
 	res, runnable := gate(c, feats)
 	if !runnable {
@@ -303,17 +304,9 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 	done := make(chan result.Case, 1)
 	finished := make(chan struct{})
 	ch := &Chain{}
-	go func() {
+	th := slotThread(slot)
+	th.run(func() {
 		defer close(finished)
-		// Unlocked only if the body leaves the thread as it found it;
-		// otherwise the thread ends with the goroutine.
-		runtime.LockOSThread()
-		// The case's thread, proxies and children all run on one CPU
-		// (they inherit the mask), the other worker's on another: a
-		// futex wake-up or child exit then never waits for a remote CPU
-		// to be kicked awake, which under TCG costs a few hundred
-		// microseconds on every round trip.
-		pinned := pinToSlot(slot)
 		fail := func(reason string) {
 			r := res
 			r.Outcome, r.Reason = result.Error, reason
@@ -350,15 +343,13 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 			return // timed out during set-up: the result is already given
 		}
 		r := matrix.RunBody(c, t)
-		if pinned {
-			unpin()
-		}
-		if !t.Poisoned() {
-			// Hand the thread back: the body left it as it found it.
-			runtime.UnlockOSThread()
+		if t.Poisoned() {
+			// The body changed its thread (its PID namespace for
+			// children): the thread must not run another case.
+			th.retire()
 		}
 		done <- r
-	}()
+	})
 	select {
 	case r := <-done:
 		return r
@@ -368,6 +359,7 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 		case <-finished:
 		case <-time.After(5 * time.Second):
 			fmt.Fprintf(os.Stderr, "vmtest-agent: %s is still running after its timeout\n", c.ID)
+			th.retire()
 		}
 		res.Outcome = result.Error
 		res.Reason = fmt.Sprintf("timeout: case did not finish within %s", timeout)
@@ -375,6 +367,63 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 		return res
 	}
 }
+
+// A caseThread is a goroutine locked to an OS thread that is pinned to
+// one worker slot's CPU, and runs that slot's case bodies one at a time.
+// The case's proxies and children inherit the CPU: a futex wake-up or a
+// child's exit then never waits for a remote CPU to be kicked awake,
+// which under TCG costs a few hundred microseconds on every round trip.
+// One long-lived thread per slot, rather than a fresh locked and pinned
+// goroutine per case, saves a thread handoff, two affinity changes (with
+// a migration) and a goroutine's stack growth on every case.
+type caseThread struct {
+	jobs chan func()
+	slot int
+	// retired is set when the thread must not run another case: its
+	// body changed the thread, or is still running after its timeout.
+	retired atomic.Bool
+}
+
+var (
+	slotThreadsMu sync.Mutex
+	slotThreads   [matrix.MaxSlots]*caseThread
+)
+
+// slotThread returns the slot's case thread, starting a new one when
+// there is none or the last one was retired.
+func slotThread(slot int) *caseThread {
+	slotThreadsMu.Lock()
+	defer slotThreadsMu.Unlock()
+	i := slot % len(slotThreads)
+	if th := slotThreads[i]; th != nil && !th.retired.Load() {
+		return th
+	}
+	th := &caseThread{jobs: make(chan func()), slot: slot}
+	slotThreads[i] = th
+	go th.loop()
+	return th
+}
+
+func (th *caseThread) loop() {
+	// Never unlocked: a retired thread ends with its goroutine, and the
+	// runtime then ends the OS thread too, with whatever the body left
+	// on it.
+	runtime.LockOSThread()
+	pinToSlot(th.slot)
+	for job := range th.jobs {
+		job()
+		if th.retired.Load() {
+			return
+		}
+	}
+}
+
+// run hands job to the thread; it does not wait for the job to end.
+func (th *caseThread) run(job func()) { th.jobs <- job }
+
+// retire makes the thread end after its current job; the slot's next
+// case gets a new one.
+func (th *caseThread) retire() { th.retired.Store(true) }
 
 // pinToSlot restricts the calling thread to one CPU chosen by the worker
 // slot. It reports whether it did.
@@ -386,13 +435,4 @@ func pinToSlot(slot int) bool {
 	var set unix.CPUSet
 	set.Set(slot % n)
 	return unix.SchedSetaffinity(0, &set) == nil
-}
-
-// unpin lets the calling thread run on every CPU again.
-func unpin() {
-	var set unix.CPUSet
-	for i := range runtime.NumCPU() {
-		set.Set(i)
-	}
-	unix.SchedSetaffinity(0, &set)
 }

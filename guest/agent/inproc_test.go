@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,5 +187,45 @@ func TestRunCaseTimeout(t *testing.T) {
 	case <-ran:
 		t.Error("the body ran after its case timed out")
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestCaseThreadReuse: a slot's cases run on one thread, pinned to one CPU
+// when there are several, until a body changes the thread (unshare of its
+// PID namespace for children); the next case then gets a new thread.
+func TestCaseThreadReuse(t *testing.T) {
+	needRoot(t)
+	all := matrix.Clone3 | matrix.SetTID | matrix.PIDNS | matrix.UserNS | matrix.CheckpointRestoreCap | matrix.ClearSighand
+	const slot = 1
+	tidOf := func() (int, int) {
+		tids := make(chan [2]int, 1)
+		c := matrix.Case{ID: "test/tid", Needs: matrix.Clone3, Run: func(t *matrix.T) {
+			var set unix.CPUSet
+			unix.SchedGetaffinity(0, &set)
+			tids <- [2]int{unix.Gettid(), set.Count()}
+			t.Check(matrix.Errno(unix.EINVAL), matrix.Errno(unix.EINVAL))
+		}}
+		if r := RunCaseInProcess(t.Context(), c, all, time.Minute, slot); r.Outcome != "pass" {
+			t.Fatalf("probe case: %s (%s)", r.Outcome, r.Reason)
+		}
+		got := <-tids
+		return got[0], got[1]
+	}
+	first, cpus := tidOf()
+	if again, _ := tidOf(); again != first {
+		t.Errorf("second case ran on thread %d, the first on %d: want the slot's thread reused", again, first)
+	}
+	if runtime.NumCPU() > 1 && cpus != 1 {
+		t.Errorf("the case thread may run on %d CPUs, want 1", cpus)
+	}
+	c, ok := matrix.Lookup("set_tid/nested/unshare-then-not-init")
+	if !ok {
+		t.Fatal("no unshare case")
+	}
+	if r := RunCaseInProcess(t.Context(), c, all, time.Minute, slot); r.Outcome != "pass" {
+		t.Fatalf("%s: %s (%s)", c.ID, r.Outcome, r.Reason)
+	}
+	if after, _ := tidOf(); after == first {
+		t.Errorf("a case ran on thread %d after a body unshared its PID namespace there", after)
 	}
 }
