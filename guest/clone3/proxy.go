@@ -251,8 +251,14 @@ func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (
 
 const futexWakeOp = 1 // FUTEX_WAKE
 
+// futex is a raw system call: the caller keeps its P while it waits for
+// a proxy. An answer takes tens of microseconds; a blocking Syscall would
+// let the runtime hand the P to another thread meanwhile, waking a thread
+// that finds nothing to do, on every round trip. (A long wait is still
+// preemptible: the runtime's preemption signal ends the wait with EINTR,
+// and request waits again.)
 func futex(addr *uint32, op uintptr, val uint32, ts *unix.Timespec) {
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), op, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), op, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 }
 
 // Kill ends p with SIGKILL; killing a proxy that is the init of a PID
