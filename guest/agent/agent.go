@@ -44,7 +44,7 @@ const (
 	ParamResults     = "vmtest.results"      // tty of the result channel, e.g. ttyS1
 	ParamCases       = "vmtest.case"         // comma-separated ID globs
 	ParamCaseTimeout = "vmtest.case_timeout" // per-case limit, Go duration
-	ParamDebug       = "vmtest.debug"        // panic | hang | silent: test the host's failure handling
+	ParamDebug       = "vmtest.debug"        // panic | hang | silent | stall | uart: test the host's failure handling and the fallback channel
 	ParamJobs        = "vmtest.jobs"         // cases run at once (default: one per vCPU)
 	ParamExec        = "vmtest.exec"         // 1: run the programs in /exec instead of the matrix
 	ParamRunner      = "vmtest.runner"       // proxy (default) | exec: how cases get their namespaces
@@ -143,7 +143,7 @@ func Main() {
 	// Results go to QEMU's debug port when the kernel lets the agent use
 	// it, else to the second UART; the host has both on one file.
 	var out io.WriteCloser
-	if dc, derr := debugcon.Open(); derr == nil {
+	if dc, derr := debugcon.Open(); derr == nil && cfg.Debug != "uart" {
 		out = dc
 	} else {
 		out, err = openResults(cfg.ResultsTTY)

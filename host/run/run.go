@@ -186,9 +186,9 @@ func Prepare(opts Options) (*Prepared, error) {
 		return nil, &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", opts.Accel)}
 	}
 	switch opts.Debug {
-	case "", "panic", "hang", "silent", "stall":
+	case "", "panic", "hang", "silent", "stall", "uart":
 	default:
-		return nil, &UsageError{fmt.Errorf("--debug %q: want panic, hang, silent or stall", opts.Debug)}
+		return nil, &UsageError{fmt.Errorf("--debug %q: want panic, hang, silent, stall or uart", opts.Debug)}
 	}
 	if p.opts.Agent == "" {
 		if p.opts.Agent, err = os.Executable(); err != nil {
