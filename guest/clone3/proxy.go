@@ -241,7 +241,7 @@ func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (
 			p.awaitExit()
 			return 0, fmt.Errorf("proxy %d was killed during system call %d", p.PID, nr)
 		}
-		ts := unix.Timespec{Nsec: 50e6}
+		ts := unix.Timespec{Nsec: int64(waitSlice)}
 		futex(&b.state, futexWait, s, &ts)
 	}
 	r := b.ret
@@ -251,12 +251,16 @@ func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (
 
 const futexWakeOp = 1 // FUTEX_WAKE
 
+// waitSlice is the longest single futex wait for a proxy's answer.
+const waitSlice = 5 * time.Millisecond
+
 // futex is a raw system call: the caller keeps its P while it waits for
 // a proxy. An answer takes tens of microseconds; a blocking Syscall would
 // let the runtime hand the P to another thread meanwhile, waking a thread
-// that finds nothing to do, on every round trip. (A long wait is still
-// preemptible: the runtime's preemption signal ends the wait with EINTR,
-// and request waits again.)
+// that finds nothing to do, on every round trip. A signal does not end a
+// raw wait (the kernel restarts it), so request waits in slices of
+// waitSlice: that bounds how long a stop-the-world or another goroutine
+// can wait for this P.
 func futex(addr *uint32, op uintptr, val uint32, ts *unix.Timespec) {
 	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), op, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 }
