@@ -117,7 +117,7 @@ func buildKselftests(b *testing.B) []string {
 // the runs alternate and the verdict compares medians of at least
 // minPairs runs of each.
 func BenchmarkMatrixVsKselftests(b *testing.B) {
-	const minPairs = 5
+	const minPairs = 9
 	bins := buildKselftests(b)
 	for _, k := range []struct{ name, kernel string }{
 		{"debian", debianKernel(b)},
