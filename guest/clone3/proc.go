@@ -214,10 +214,39 @@ type WaitFunc func(pid int, info *unix.Siginfo, options int) error
 // ReapPidfdWith is ReapPidfd for a child of another process (a Proxy),
 // which wait must reach.
 func ReapPidfdWith(wait WaitFunc, pid, pidfd int, reap bool) (Child, error) {
+	return ReapPidfdHint(wait, pid, pidfd, Hint{}, reap)
+}
+
+// Hint is what a caller may already know of a child's place: GPID, its
+// PID in ProcRoot's namespace (set_tid chose it when the array covered
+// every level), and Level, the depth of the namespace where the child has
+// the PID clone3 returned (the caller's own).
+type Hint struct {
+	GPID, Level, Levels int
+}
+
+// ReapPidfdHint is ReapPidfdWith for a child whose global PID the caller
+// expects (h.GPID non-zero). /proc/GPID/status is read at once, and taken
+// as the child's when it shows h.Levels PIDs, pid among them at h.Level;
+// only otherwise does the pidfd's fdinfo say where the child is. That
+// read costs as much as the status read under TCG.
+func ReapPidfdHint(wait WaitFunc, pid, pidfd int, h Hint, reap bool) (Child, error) {
 	c := Child{PID: pid}
 	info := new(unix.Siginfo) // heap: a proxy writes it
 	if err := wait(pid, info, unix.WEXITED|unix.WNOWAIT|unix.WALL); err != nil {
 		return c, fmt.Errorf("waitid(%d): %w", pid, err)
+	}
+	if h.GPID > 0 {
+		if status, err := NSpid(h.GPID); err == nil && len(status) == h.Levels && h.Level < len(status) && status[h.Level] == pid && status[0] == h.GPID {
+			c.NSpid = status
+			var err error
+			if reap {
+				if werr := wait(pid, info, unix.WEXITED|unix.WALL); werr != nil {
+					err = fmt.Errorf("reap %d: %w", pid, werr)
+				}
+			}
+			return c, err
+		}
 	}
 	fdinfo, err := fdinfoNSpid(pidfd)
 	if err == nil {

@@ -3,6 +3,7 @@ package clone3
 import (
 	"os"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,5 +52,51 @@ func TestPIDInUse(t *testing.T) {
 	}
 	if !inProcRootNS() {
 		t.Log("not in ProcRoot's PID namespace: only the /proc lookup was tested")
+	}
+}
+
+// TestReapPidfdHint: a child's NSpid is the same whether the caller's hint
+// of its global PID is right (status read at once), wrong (the fdinfo
+// route) or absent.
+func TestReapPidfdHint(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for set_tid")
+	}
+	pidMax, err := PidMax()
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := 0
+	for p := pidMax - 1000; p > 300; p-- {
+		if !PIDInUse(p) {
+			free = p
+			break
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		hint Hint
+	}{
+		{"right", Hint{GPID: free, Level: 0, Levels: 2}},
+		{"wrong", Hint{GPID: os.Getpid(), Level: 0, Levels: 2}},
+		{"none", Hint{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tid := HeapInt32s([]int32{1, int32(free)})
+			pidfd := Heap[int32]()
+			a := Args{Flags: ChildVM | unix.CLONE_NEWPID | unix.CLONE_PIDFD, PidFD: uint64(uintptr(unsafe.Pointer(pidfd))), SetTID: PtrTo(tid), SetTIDSize: 2}
+			pid, e := Call(&a, SizeVer1, nil)
+			if e != 0 {
+				t.Fatalf("clone3: %v", e)
+			}
+			defer unix.Close(int(*pidfd))
+			c, err := ReapPidfdHint(waitid, pid, int(*pidfd), tt.hint, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pid != free || !slicesEqual(c.NSpid, []int{free, 1}) {
+				t.Errorf("pid %d NSpid %v, want %d [%d 1]", pid, c.NSpid, free, free)
+			}
+		})
 	}
 }

@@ -305,11 +305,25 @@ func (t *T) Clone(c Call) result.Answer {
 		}
 		return result.Answer{PID: pid, NSpid: []int{pid}}
 	}
-	child, err := clone3.ReapPidfdWith(t.wait, pid, int(*pidfd), !c.KeepZombie)
+	child, err := clone3.ReapPidfdHint(t.wait, pid, int(*pidfd), t.hint(c), !c.KeepZombie)
 	if err != nil {
 		t.Fatalf("inspect child %d: %v", pid, err)
 	}
 	return result.Answer{PID: pid, NSpid: reversed(child.NSpid)}
+}
+
+// hint says where a successful call c put its child when set_tid chose
+// the PID at every level, the global one included: the child's status can
+// then be read without first asking its pidfd for its global PID.
+func (t *T) hint(c Call) clone3.Hint {
+	levels := t.Depth + 1
+	if c.Flags&unix.CLONE_NEWPID != 0 || t.unshared {
+		levels++
+	}
+	if c.SetTIDPtr != 0 || c.SetTIDSize != nil || len(c.SetTID) != levels {
+		return clone3.Hint{}
+	}
+	return clone3.Hint{GPID: int(c.SetTID[levels-1]), Level: t.Depth, Levels: levels}
 }
 
 // Reap reaps a child left by a KeepZombie call.
