@@ -174,6 +174,28 @@ func TestRunUARTChannel(t *testing.T) {
 	}
 }
 
+// TestRunBadAgentParameter: a kernel parameter the agent cannot parse is
+// logged and ignored; the run goes on with the defaults.
+func TestRunBadAgentParameter(t *testing.T) {
+	needVMs(t)
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := vmtest(t, "run", "--kernel", "build", "--append", "vmtest.jobs=many", "--case", "clone3/plain/ver0", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := loadResult(t, out)
+	if len(r.Cases) != 1 || r.Cases[0].Outcome != result.Pass {
+		t.Errorf("cases %+v, want clone3/plain/ver0 passing", r.Cases)
+	}
+	console, err := os.ReadFile(filepath.Join(out, "console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(console), "vmtest.jobs") {
+		t.Errorf("the console does not show the agent's complaint about vmtest.jobs:\n%s", console)
+	}
+}
+
 // TestRunExecRunner cross-checks the proxy runner: the same namespace and
 // credential cases pass when every level is a re-execution of the agent.
 func TestRunExecRunner(t *testing.T) {

@@ -145,11 +145,10 @@ func Main() {
 	var out io.WriteCloser
 	if dc, derr := debugcon.Open(); derr == nil && cfg.Debug != "uart" {
 		out = dc
+	} else if tty, terr := openResults(cfg.ResultsTTY); terr == nil {
+		out = tty
 	} else {
-		out, err = openResults(cfg.ResultsTTY)
-	}
-	if err != nil {
-		logf("open result channel: %v", err)
+		logf("open result channel: %v", terr)
 		powerOff()
 	}
 	if cfg.Debug == "silent" {
