@@ -382,6 +382,8 @@ type caseThread struct {
 	// retired is set when the thread must not run another case: its
 	// body changed the thread, or is still running after its timeout.
 	retired atomic.Bool
+	// exited is closed when the thread's goroutine has ended.
+	exited chan struct{}
 }
 
 var (
@@ -398,13 +400,14 @@ func slotThread(slot int) *caseThread {
 	if th := slotThreads[i]; th != nil && !th.retired.Load() {
 		return th
 	}
-	th := &caseThread{jobs: make(chan func()), slot: slot}
+	th := &caseThread{jobs: make(chan func()), slot: slot, exited: make(chan struct{})}
 	slotThreads[i] = th
 	go th.loop()
 	return th
 }
 
 func (th *caseThread) loop() {
+	defer close(th.exited)
 	// Never unlocked: a retired thread ends with its goroutine, and the
 	// runtime then ends the OS thread too, with whatever the body left
 	// on it.
@@ -421,9 +424,16 @@ func (th *caseThread) loop() {
 // run hands job to the thread; it does not wait for the job to end.
 func (th *caseThread) run(job func()) { th.jobs <- job }
 
-// retire makes the thread end after its current job; the slot's next
-// case gets a new one.
-func (th *caseThread) retire() { th.retired.Store(true) }
+// retire makes the thread end after its current job, or at once when it
+// is idle (its job may have ended just before a timeout's retire); the
+// slot's next case gets a new thread. Only the slot's worker and the
+// thread's own job retire it, and the worker never hands a retired
+// thread another job.
+func (th *caseThread) retire() {
+	if th.retired.CompareAndSwap(false, true) {
+		close(th.jobs)
+	}
+}
 
 // pinToSlot restricts the calling thread to one CPU chosen by the worker
 // slot. It reports whether it did.

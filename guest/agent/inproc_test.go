@@ -229,3 +229,33 @@ func TestCaseThreadReuse(t *testing.T) {
 		t.Errorf("a case ran on thread %d after a body unshared its PID namespace there", after)
 	}
 }
+
+// TestCaseThreadRetire: a retired case thread ends, whether it is idle
+// (its job ended just before a timeout retired it) or still in its job,
+// and the slot then gets a new thread.
+func TestCaseThreadRetire(t *testing.T) {
+	const slot = 2
+	idle := slotThread(slot)
+	ran := make(chan struct{})
+	idle.run(func() { close(ran) })
+	<-ran
+	idle.retire()
+	select {
+	case <-idle.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an idle retired case thread did not end")
+	}
+	busy := slotThread(slot)
+	if busy == idle {
+		t.Fatal("the slot kept its retired thread")
+	}
+	release := make(chan struct{})
+	busy.run(func() { <-release })
+	busy.retire()
+	close(release)
+	select {
+	case <-busy.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a case thread retired during its job did not end after it")
+	}
+}
