@@ -147,9 +147,8 @@ func PIDInUse(pid int) bool {
 }
 
 // inProcRootNS reports whether the calling process lives in the PID
-// namespace ProcRoot shows.
-// ProcRoot/self/status lists the caller's PIDs from that namespace down
-// to its own: one PID means they are the same.
+// namespace ProcRoot shows. ProcRoot/self/status lists the caller's PIDs
+// from that namespace down to its own: one PID means they are the same.
 var inProcRootNS = sync.OnceValue(func() bool {
 	ns, err := nspidAt(ProcRoot+"/self/status", os.Getpid())
 	return err == nil && len(ns) == 1
@@ -217,12 +216,15 @@ func ReapPidfdWith(wait WaitFunc, pid, pidfd int, reap bool) (Child, error) {
 	return ReapPidfdHint(wait, pid, pidfd, Hint{}, reap)
 }
 
-// Hint is what a caller may already know of a child's place: GPID, its
-// PID in ProcRoot's namespace (set_tid chose it when the array covered
-// every level), and Level, the depth of the namespace where the child has
-// the PID clone3 returned (the caller's own).
+// Hint is what a caller may already know of a child's place.
 type Hint struct {
-	GPID, Level, Levels int
+	// GPID is its PID in ProcRoot's namespace: set_tid chose it when the
+	// array covered every level.
+	GPID int
+	// Level is the depth of the namespace where the child has the PID
+	// clone3 returned (the caller's own), Levels the number of PID
+	// namespaces the child lives in.
+	Level, Levels int
 }
 
 // ReapPidfdHint is ReapPidfdWith for a child whose global PID the caller

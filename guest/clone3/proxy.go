@@ -257,10 +257,10 @@ const waitSlice = 5 * time.Millisecond
 // futex is a raw system call: the caller keeps its P while it waits for
 // a proxy. An answer takes tens of microseconds; a blocking Syscall would
 // let the runtime hand the P to another thread meanwhile, waking a thread
-// that finds nothing to do, on every round trip. A signal does not end a
-// raw wait (the kernel restarts it), so request waits in slices of
-// waitSlice: that bounds how long a stop-the-world or another goroutine
-// can wait for this P.
+// that finds nothing to do, on every round trip. A signal (the runtime's
+// preemption signal, say) ends the wait with EINTR, and request, a Go
+// function the runtime can preempt, waits again; the slices of waitSlice
+// bound how long the kill and deadline checks can go unmade.
 func futex(addr *uint32, op uintptr, val uint32, ts *unix.Timespec) {
 	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), op, uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 }
