@@ -61,6 +61,8 @@ func (c *Chain) Inner() *clone3.Proxy {
 // Close kills the chain. Every proxy after the first is either inside the
 // PID namespace the first one is the init of, or (for a setup without
 // levels) there is only the first: killing and reaping it ends them all.
+// The kernel kills the rest itself, and the first cannot be reaped before
+// they are gone, so they need no signal of their own.
 func (c *Chain) Close() {
 	if c == nil {
 		return
@@ -70,9 +72,6 @@ func (c *Chain) Close() {
 	c.mu.Unlock()
 	if len(ps) == 0 {
 		return
-	}
-	for _, p := range ps[1:] {
-		p.Kill()
 	}
 	ps[0].Close(ps[1:]...)
 }
