@@ -16,8 +16,8 @@ import (
 
 const (
 	raceWorkers = 8
-	raceRounds  = 1
-	lastPIDRuns = 6
+	raceRounds  = 3
+	lastPIDRuns = 8
 )
 
 // Concurrency: set_tid exists because the old route (write ns_last_pid,
