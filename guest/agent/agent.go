@@ -20,7 +20,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -206,21 +205,31 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	w.Info("jobs", strconv.Itoa(jobs))
 	runCase := RunCaseInProcess
 	if cfg.Runner == RunnerExec {
-		runCase = RunCase
+		runCase = func(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) (result.Case, bool) {
+			return RunCase(ctx, c, feats, timeout, slot), false
+		}
 	}
 	clone3.ProxyTimeout = cfg.CaseTimeout / 2 // a stuck call is reported by the body, inside the case's time
 	// Where the guest's time goes, reported as information: case bodies
 	// with their setup, and writing results to the serial port.
 	var runNS, emitNS atomic.Int64
-	err = runAll(ctx, cases, jobs, func(c matrix.Case, slot int) result.Case {
-		t0 := time.Now()
-		defer func() { runNS.Add(int64(time.Since(t0))) }()
-		return runCase(ctx, c, feats, cfg.CaseTimeout, slot)
-	}, func(r result.Case) error {
-		t0 := time.Now()
-		defer func() { emitNS.Add(int64(time.Since(t0))) }()
-		return w.Case(r)
-	})
+	err = scheduler{
+		jobs: jobs,
+		// A case's own timeout ends it in all but pathological cases (a
+		// body stuck outside its proxies); give it time to, first.
+		abandonAfter: cfg.CaseTimeout + 5*time.Second,
+		prepare:      prepareWorker,
+		runOne: func(c matrix.Case, slot int) (result.Case, bool) {
+			t0 := time.Now()
+			defer func() { runNS.Add(int64(time.Since(t0))) }()
+			return runCase(ctx, c, feats, cfg.CaseTimeout, slot)
+		},
+		report: func(r result.Case) error {
+			t0 := time.Now()
+			defer func() { emitNS.Add(int64(time.Since(t0))) }()
+			return w.Case(r)
+		},
+	}.runAll(cases)
 	w.Info("cases_run_ms", strconv.FormatInt(runNS.Load()/1e6, 10))
 	w.Info("emit_ms", strconv.FormatInt(emitNS.Load()/1e6, 10))
 	w.Info("setup_ms", strconv.FormatInt(SetupNS.Load()/1e6, 10))
@@ -276,73 +285,6 @@ func runExec(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	w.Info(InfoExecPrefix+"total_ms", strconv.FormatInt(total.Milliseconds(), 10))
 	return w.Done()
-}
-
-// runAll runs the cases on jobs workers and reports results in matrix
-// order, each as soon as it and all before it are done. Serial cases run
-// first, one after another, on worker 0, which then joins the others on
-// the ordinary cases; exclusive cases run one at a time after all the
-// others.
-// CasesDone is when the last case finished (Unix nanoseconds); the
-// results may still be on their way out through the serial port.
-var CasesDone atomic.Int64
-
-func runAll(ctx context.Context, cases []matrix.Case, jobs int, runOne func(matrix.Case, int) result.Case, report func(result.Case) error) error {
-	results := make([]chan result.Case, len(cases))
-	for i := range results {
-		results[i] = make(chan result.Case, 1)
-	}
-	var serial, shared, exclusive []int
-	for i, c := range cases {
-		switch {
-		case c.Exclusive:
-			exclusive = append(exclusive, i)
-		case c.Serial:
-			serial = append(serial, i)
-		default:
-			shared = append(shared, i)
-		}
-	}
-	// The reporter writes results in matrix order as they become ready,
-	// beside the workers: the serial port is slow under TCG, and the
-	// cases should not wait for it.
-	reported := make(chan error, 1)
-	go func() {
-		for i, ch := range results {
-			if err := report(<-ch); err != nil {
-				reported <- fmt.Errorf("write result of %s: %w", cases[i].ID, err)
-				return
-			}
-		}
-		reported <- nil
-	}()
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for slot := 0; slot < jobs; slot++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if slot == 0 {
-				for _, i := range serial {
-					results[i] <- runOne(cases[i], slot)
-				}
-			}
-			for i := range work {
-				results[i] <- runOne(cases[i], slot)
-			}
-		}()
-	}
-	for _, i := range shared {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	// Exclusive cases run one at a time with nothing beside them.
-	for _, i := range exclusive {
-		results[i] <- runOne(cases[i], 0)
-	}
-	CasesDone.Store(time.Now().UnixNano())
-	return <-reported
 }
 
 // Probe finds out which features the running kernel has. The notes record

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -282,156 +281,91 @@ func stall(t *matrix.T) {
 // agent as information.
 var SetupNS atomic.Int64
 
-// RunCaseInProcess decides one case with the proxy runner: the body runs
-// on the slot's case thread (see caseThread), with its calls made by the
-// proxies of its setup when it has one. A panic is the case's error; a
-// case that does not finish in time is the case's error too: its chain is
-// cancelled (a chain still being built stops at the next level) and its
-// proxies are killed, which makes the body's pending and later calls fail
-// at once. The worker then waits a little for the body to wind down, so
-// that a leftover body does not compete with the slot's next case for the
-// slot's PIDs; a body that still has not ended keeps its thread, and the
-// slot gets a new one.
-func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
+// RunCaseInProcess decides one case with the proxy runner, on the calling
+// goroutine (a worker's, locked to its thread: see prepareWorker), with
+// the body's calls made by the proxies of its setup when it has one. A
+// panic is the case's error. A case still running at its timeout is the
+// case's error too: its chain is cancelled (a chain still being built
+// stops at the next level) and its proxies are killed, which makes the
+// body's pending and later calls fail at once, so the body ends. (A body
+// stuck outside its proxies is the scheduler's to abandon.) retire
+// reports that the body changed the calling thread, which must then not
+// run another case.
+func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) (r result.Case, retire bool) {
 	res, runnable := gate(c, feats)
 	if !runnable {
-		return res
+		return res, false
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	done := make(chan result.Case, 1)
-	finished := make(chan struct{})
 	ch := &Chain{}
-	th := slotThread(slot)
-	th.run(func() {
-		defer close(finished)
-		fail := func(reason string) {
-			r := res
-			r.Outcome, r.Reason = result.Error, reason
-			done <- r
-		}
-		defer func() {
-			// RunBody recovers the body's panics; this catches the set-up's.
-			if v := recover(); v != nil {
-				fail(fmt.Sprintf("setup panicked: %v", v))
-			}
-		}()
-		t, err := matrix.NewT(c, c.Setup.Depth(), slot)
-		if err != nil {
-			fail("setup: " + err.Error())
-			return
-		}
-		if needsChain(c.Setup) {
-			if stallOnce.CompareAndSwap(true, false) {
-				c.Run = stall
-			}
-			t0 := time.Now()
-			err := ch.Build(c.Setup)
-			SetupNS.Add(int64(time.Since(t0)))
-			// Tearing a namespace down takes the kernel milliseconds and
-			// decides nothing about the case: do it in the background.
-			defer func() { go ch.Close() }()
-			if err != nil {
-				fail("setup: " + err.Error())
-				return
-			}
-			t.WithProxy(ch.Inner())
-		}
+	defer context.AfterFunc(ctx, ch.Cancel)()
+	timedOut := func() (result.Case, bool) {
+		r := res
+		r.Outcome = result.Error
+		r.Reason = fmt.Sprintf("timeout: case did not finish within %s", timeout)
+		r.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+		return r, false
+	}
+	if ctx.Err() != nil {
+		return timedOut()
+	}
+	fail := func(reason string) (result.Case, bool) {
 		if ctx.Err() != nil {
-			return // timed out during set-up: the result is already given
+			return timedOut()
 		}
-		r := matrix.RunBody(c, t)
-		if t.Poisoned() {
-			// The body changed its thread (its PID namespace for
-			// children): the thread must not run another case.
-			th.retire()
-		}
-		done <- r
-	})
-	select {
-	case r := <-done:
-		return r
-	case <-ctx.Done():
-		ch.Cancel()
-		select {
-		case <-finished:
-		case <-time.After(5 * time.Second):
-			fmt.Fprintf(os.Stderr, "vmtest-agent: %s is still running after its timeout\n", c.ID)
-			th.retire()
-		}
-		res.Outcome = result.Error
-		res.Reason = fmt.Sprintf("timeout: case did not finish within %s", timeout)
-		res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
-		return res
+		r := res
+		r.Outcome, r.Reason = result.Error, reason
+		return r, false
 	}
-}
-
-// A caseThread is a goroutine locked to an OS thread that is pinned to
-// one worker slot's CPU, and runs that slot's case bodies one at a time.
-// The case's proxies and children inherit the CPU: a futex wake-up or a
-// child's exit then never waits for a remote CPU to be kicked awake,
-// which under TCG costs a few hundred microseconds on every round trip.
-// One long-lived thread per slot, rather than a fresh locked and pinned
-// goroutine per case, saves a thread handoff, two affinity changes (with
-// a migration) and a goroutine's stack growth on every case.
-type caseThread struct {
-	jobs chan func()
-	slot int
-	// retired is set when the thread must not run another case: its
-	// body changed the thread, or is still running after its timeout.
-	retired atomic.Bool
-	// exited is closed when the thread's goroutine has ended.
-	exited chan struct{}
-}
-
-var (
-	slotThreadsMu sync.Mutex
-	slotThreads   [matrix.MaxSlots]*caseThread
-)
-
-// slotThread returns the slot's case thread, starting a new one when
-// there is none or the last one was retired.
-func slotThread(slot int) *caseThread {
-	slotThreadsMu.Lock()
-	defer slotThreadsMu.Unlock()
-	i := slot % len(slotThreads)
-	if th := slotThreads[i]; th != nil && !th.retired.Load() {
-		return th
+	t, err := matrix.NewT(c, c.Setup.Depth(), slot)
+	if err != nil {
+		return fail("setup: " + err.Error())
 	}
-	th := &caseThread{jobs: make(chan func()), slot: slot, exited: make(chan struct{})}
-	slotThreads[i] = th
-	go th.loop()
-	return th
+	if needsChain(c.Setup) {
+		if stallOnce.CompareAndSwap(true, false) {
+			c.Run = stall
+		}
+		t0 := time.Now()
+		err := func() (err error) {
+			defer func() {
+				// RunBody recovers the body's panics; this catches the set-up's.
+				if v := recover(); v != nil {
+					err = fmt.Errorf("panicked: %v", v)
+				}
+			}()
+			return ch.Build(c.Setup)
+		}()
+		SetupNS.Add(int64(time.Since(t0)))
+		// Tearing a namespace down takes the kernel milliseconds and
+		// decides nothing about the case: do it in the background.
+		defer func() { go ch.Close() }()
+		if err != nil {
+			return fail("setup: " + err.Error())
+		}
+		t.WithProxy(ch.Inner())
+	}
+	r = matrix.RunBody(c, t)
+	if ctx.Err() != nil {
+		r, _ = timedOut()
+	}
+	// A body that changed its own thread (its PID namespace for children)
+	// leaves it unfit for the next case.
+	return r, t.Poisoned()
 }
 
-func (th *caseThread) loop() {
-	defer close(th.exited)
-	// Never unlocked: a retired thread ends with its goroutine, and the
-	// runtime then ends the OS thread too, with whatever the body left
-	// on it.
+// prepareWorker readies a worker's goroutine for the cases it will run:
+// locked to its OS thread (bodies make system calls that must come from
+// one thread, and proxies are that thread's children), and that thread
+// pinned to the slot's CPU. The case's proxies and children inherit the
+// CPU: a futex wake-up or a child's exit then never waits for a remote
+// CPU to be kicked awake, which under TCG costs a few hundred
+// microseconds on every round trip. The goroutine never unlocks: when it
+// ends, the runtime ends the thread too, with whatever a body left on it.
+func prepareWorker(slot int) {
 	runtime.LockOSThread()
-	pinToSlot(th.slot)
-	for job := range th.jobs {
-		job()
-		if th.retired.Load() {
-			return
-		}
-	}
-}
-
-// run hands job to the thread; it does not wait for the job to end.
-func (th *caseThread) run(job func()) { th.jobs <- job }
-
-// retire makes the thread end after its current job, or at once when it
-// is idle (its job may have ended just before a timeout's retire); the
-// slot's next case gets a new thread. Only the slot's worker and the
-// thread's own job retire it, and the worker never hands a retired
-// thread another job.
-func (th *caseThread) retire() {
-	if th.retired.CompareAndSwap(false, true) {
-		close(th.jobs)
-	}
+	pinToSlot(slot)
 }
 
 // pinToSlot restricts the calling thread to one CPU chosen by the worker

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vmtest/vmtest/guest/clone3"
 	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/result"
 )
 
 // These tests build real proxy chains on the host, so they need root (and
@@ -179,7 +181,7 @@ func TestRunCaseTimeout(t *testing.T) {
 	all := matrix.Clone3 | matrix.SetTID | matrix.PIDNS | matrix.UserNS | matrix.CheckpointRestoreCap | matrix.ClearSighand
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	r := RunCaseInProcess(ctx, c, all, time.Minute, 0)
+	r, _ := RunCaseInProcess(ctx, c, all, time.Minute, 0)
 	if r.Outcome != "error" || !strings.Contains(r.Reason, "timeout") {
 		t.Errorf("result %s (%s), want a timeout error", r.Outcome, r.Reason)
 	}
@@ -190,72 +192,57 @@ func TestRunCaseTimeout(t *testing.T) {
 	}
 }
 
-// TestCaseThreadReuse: a slot's cases run on one thread, pinned to one CPU
-// when there are several, until a body changes the thread (unshare of its
-// PID namespace for children); the next case then gets a new thread.
-func TestCaseThreadReuse(t *testing.T) {
+// TestWorkerThreads: with the proxy runner, a slot's cases run on its
+// worker's thread, pinned to one CPU when there are several, until a body
+// changes the thread (unshare of its PID namespace for children): the next
+// case then runs on a new thread.
+func TestWorkerThreads(t *testing.T) {
 	needRoot(t)
 	all := matrix.Clone3 | matrix.SetTID | matrix.PIDNS | matrix.UserNS | matrix.CheckpointRestoreCap | matrix.ClearSighand
-	const slot = 1
-	tidOf := func() (int, int) {
-		tids := make(chan [2]int, 1)
-		c := matrix.Case{ID: "test/tid", Needs: matrix.Clone3, Run: func(t *matrix.T) {
+	type seen struct{ tid, cpus int }
+	var mu sync.Mutex
+	got := map[string]seen{}
+	probe := func(id string) matrix.Case {
+		return matrix.Case{ID: id, Needs: matrix.Clone3, Serial: true, Run: func(t *matrix.T) {
 			var set unix.CPUSet
 			unix.SchedGetaffinity(0, &set)
-			tids <- [2]int{unix.Gettid(), set.Count()}
+			mu.Lock()
+			got[id] = seen{unix.Gettid(), set.Count()}
+			mu.Unlock()
 			t.Check(matrix.Errno(unix.EINVAL), matrix.Errno(unix.EINVAL))
 		}}
-		if r := RunCaseInProcess(t.Context(), c, all, time.Minute, slot); r.Outcome != "pass" {
-			t.Fatalf("probe case: %s (%s)", r.Outcome, r.Reason)
-		}
-		got := <-tids
-		return got[0], got[1]
 	}
-	first, cpus := tidOf()
-	if again, _ := tidOf(); again != first {
-		t.Errorf("second case ran on thread %d, the first on %d: want the slot's thread reused", again, first)
-	}
-	if runtime.NumCPU() > 1 && cpus != 1 {
-		t.Errorf("the case thread may run on %d CPUs, want 1", cpus)
-	}
-	c, ok := matrix.Lookup("set_tid/nested/unshare-then-not-init")
+	unshare, ok := matrix.Lookup("set_tid/nested/unshare-then-not-init")
 	if !ok {
 		t.Fatal("no unshare case")
 	}
-	if r := RunCaseInProcess(t.Context(), c, all, time.Minute, slot); r.Outcome != "pass" {
-		t.Fatalf("%s: %s (%s)", c.ID, r.Outcome, r.Reason)
+	unshare.Serial = true
+	cases := []matrix.Case{probe("first"), probe("second"), unshare, probe("after")}
+	results := map[string]result.Case{}
+	err := scheduler{
+		jobs: 1, abandonAfter: time.Minute, prepare: prepareWorker,
+		runOne: func(c matrix.Case, slot int) (result.Case, bool) {
+			return RunCaseInProcess(t.Context(), c, all, time.Minute, slot)
+		},
+		report: func(r result.Case) error { results[r.ID] = r; return nil },
+	}.runAll(cases)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if after, _ := tidOf(); after == first {
-		t.Errorf("a case ran on thread %d after a body unshared its PID namespace there", after)
+	for _, c := range cases {
+		if r := results[c.ID]; r.Outcome != result.Pass {
+			t.Fatalf("%s: %s (%s)", c.ID, r.Outcome, r.Reason)
+		}
 	}
-}
-
-// TestCaseThreadRetire: a retired case thread ends, whether it is idle
-// (its job ended just before a timeout retired it) or still in its job,
-// and the slot then gets a new thread.
-func TestCaseThreadRetire(t *testing.T) {
-	const slot = 2
-	idle := slotThread(slot)
-	ran := make(chan struct{})
-	idle.run(func() { close(ran) })
-	<-ran
-	idle.retire()
-	select {
-	case <-idle.exited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("an idle retired case thread did not end")
+	mu.Lock()
+	defer mu.Unlock()
+	if got["first"].tid != got["second"].tid {
+		t.Errorf("second case ran on thread %d, the first on %d: want the worker's thread", got["second"].tid, got["first"].tid)
 	}
-	busy := slotThread(slot)
-	if busy == idle {
-		t.Fatal("the slot kept its retired thread")
+	if runtime.NumCPU() > 1 && got["first"].cpus != 1 {
+		t.Errorf("the worker thread may run on %d CPUs, want 1", got["first"].cpus)
 	}
-	release := make(chan struct{})
-	busy.run(func() { <-release })
-	busy.retire()
-	close(release)
-	select {
-	case <-busy.exited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a case thread retired during its job did not end after it")
+	if got["after"].tid == got["first"].tid {
+		t.Errorf("a case ran on thread %d after a body unshared its PID namespace there", got["after"].tid)
 	}
 }
