@@ -34,6 +34,9 @@ type scheduler struct {
 	report func(result.Case) error
 }
 
+// reportEvery is how often the reporter looks for results while cases run.
+const reportEvery = 10 * time.Millisecond
+
 // CasesDone is when the last case finished (Unix nanoseconds); the
 // results may still be on their way out through the serial port.
 var CasesDone atomic.Int64
@@ -65,15 +68,34 @@ func (sc scheduler) runAll(cases []matrix.Case) error {
 			shared = append(shared, i)
 		}
 	}
-	// The reporter writes results in matrix order as they become ready,
-	// beside the workers: the result channel is slow under TCG, and the
-	// cases should not wait for it.
+	// The reporter writes results in matrix order beside the workers: the
+	// result channel is slow under TCG, and the cases should not wait for
+	// it. It looks for ready results every reportEvery, and at once when
+	// every case is done, rather than being woken for each result: under
+	// TCG a wake-up is a thread switch, costlier than most cases' work.
 	reported := make(chan error, 1)
+	allDone := make(chan struct{})
 	go func() {
-		for i, ch := range results {
-			if err := sc.report(<-ch); err != nil {
-				reported <- fmt.Errorf("write result of %s: %w", cases[i].ID, err)
-				return
+		tick := time.NewTicker(reportEvery)
+		defer tick.Stop()
+		next := 0
+		for next < len(results) {
+		ready:
+			for next < len(results) {
+				select {
+				case r := <-results[next]:
+					if err := sc.report(r); err != nil {
+						reported <- fmt.Errorf("write result of %s: %w", cases[next].ID, err)
+						return
+					}
+					next++
+				default:
+					break ready
+				}
+			}
+			select {
+			case <-tick.C:
+			case <-allDone: // every result is in: drain them now
 			}
 		}
 		reported <- nil
@@ -140,5 +162,6 @@ func (sc scheduler) runAll(cases []matrix.Case) error {
 		pending.Wait()
 	}
 	CasesDone.Store(time.Now().UnixNano())
+	close(allDone)
 	return <-reported
 }
