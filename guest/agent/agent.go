@@ -191,7 +191,7 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	if jobs == 0 {
 		jobs = min(runtime.NumCPU(), matrix.MaxSlots)
 	}
-	// Case threads wait for their proxies in raw futex calls, which keep
+	// Workers wait for their proxies in raw futex calls, which keep
 	// their P (see clone3.Proxy): spare Ps let the reporter and the
 	// background teardown of earlier cases run meanwhile.
 	runtime.GOMAXPROCS(2 * runtime.NumCPU())
