@@ -238,26 +238,9 @@ func ReapPidfdHint(wait WaitFunc, pid, pidfd int, h Hint, reap bool) (Child, err
 	if err := wait(pid, info, unix.WEXITED|unix.WNOWAIT|unix.WALL); err != nil {
 		return c, fmt.Errorf("waitid(%d): %w", pid, err)
 	}
-	if h.GPID > 0 {
-		if status, err := NSpid(h.GPID); err == nil && len(status) == h.Levels && h.Level < len(status) && status[h.Level] == pid && status[0] == h.GPID {
-			c.NSpid = status
-			var err error
-			if reap {
-				if werr := wait(pid, info, unix.WEXITED|unix.WALL); werr != nil {
-					err = fmt.Errorf("reap %d: %w", pid, werr)
-				}
-			}
-			return c, err
-		}
-	}
-	fdinfo, err := fdinfoNSpid(pidfd)
-	if err == nil {
-		var status []int
-		status, err = NSpid(fdinfo[0])
-		if err == nil && !slicesEqual(status, fdinfo) {
-			err = fmt.Errorf("NSpid of child %d disagrees: pidfd fdinfo %v, /proc/%d/status %v", pid, fdinfo, fdinfo[0], status)
-		}
-		c.NSpid = status
+	var err error
+	if c.NSpid = hinted(pid, h); c.NSpid == nil {
+		c.NSpid, err = pidfdNSpid(pid, pidfd)
 	}
 	if reap {
 		if werr := wait(pid, info, unix.WEXITED|unix.WALL); werr != nil && err == nil {
@@ -265,6 +248,33 @@ func ReapPidfdHint(wait WaitFunc, pid, pidfd int, h Hint, reap bool) (Child, err
 		}
 	}
 	return c, err
+}
+
+// hinted returns the NSpid of /proc/h.GPID/status when it is the child's
+// by h (see ReapPidfdHint), else nil.
+func hinted(pid int, h Hint) []int {
+	if h.GPID <= 0 {
+		return nil
+	}
+	status, err := NSpid(h.GPID)
+	if err != nil || len(status) != h.Levels || h.Level >= len(status) || status[h.Level] != pid || status[0] != h.GPID {
+		return nil
+	}
+	return status
+}
+
+// pidfdNSpid finds the child's global PID in its pidfd's fdinfo and reads
+// its status there; the two must agree.
+func pidfdNSpid(pid, pidfd int) ([]int, error) {
+	fdinfo, err := fdinfoNSpid(pidfd)
+	if err != nil {
+		return nil, err
+	}
+	status, err := NSpid(fdinfo[0])
+	if err == nil && !slicesEqual(status, fdinfo) {
+		err = fmt.Errorf("NSpid of child %d disagrees: pidfd fdinfo %v, /proc/%d/status %v", pid, fdinfo, fdinfo[0], status)
+	}
+	return status, err
 }
 
 func fdinfoNSpid(pidfd int) ([]int, error) {
