@@ -16,11 +16,13 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/fetch"
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
@@ -133,44 +135,56 @@ func TestRunDebianKernel(t *testing.T) {
 	if r.Guest["runner"] != "proxy" {
 		t.Errorf("guest runner %q, want the default, proxy", r.Guest["runner"])
 	}
-	// Debian's kernel allows ioperm: the results take the debug port.
-	if !strings.HasPrefix(r.Guest["channel"], "debugcon") {
-		t.Errorf("result channel %q, want the debug port", r.Guest["channel"])
+	// Debian's kernel has PCI: the results take the shared memory.
+	if !strings.HasPrefix(r.Guest["channel"], "ivshmem") {
+		t.Errorf("result channel %q, want shared memory (ivshmem)", r.Guest["channel"])
 	}
 	for _, f := range []string{"result.json", "results.ktap", "console.log", "qemu-cmdline.sh"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("result directory lacks %s", f)
 		}
 	}
+	// The region is the host's working copy, not a result.
+	if _, err := os.Stat(filepath.Join(out, "results.shm")); !os.IsNotExist(err) {
+		t.Errorf("result directory keeps the shared-memory region (%v)", err)
+	}
 	if !strings.Contains(r.QEMU.Cmdline, "-no-reboot") || !strings.Contains(r.QEMU.Cmdline, "panic=-1") {
 		t.Errorf("saved QEMU command line lacks -no-reboot or panic=-1: %s", r.QEMU.Cmdline)
 	}
 }
 
-// TestRunUARTChannel: results through the UART, the channel for kernels
-// without ioperm, arrive as complete as through the debug port.
-func TestRunUARTChannel(t *testing.T) {
+// TestRunFallbackChannels: results through the debug port (kernels
+// without PCI) and through the UART (kernels without ioperm either)
+// arrive as complete as through shared memory.
+func TestRunFallbackChannels(t *testing.T) {
 	needVMs(t)
-	out := filepath.Join(t.TempDir(), "run")
-	code, stdout, stderr := vmtest(t, "run", "--kernel", "build", "--debug", "uart", "--case", "clone3/**", "--case", "set_tid/nested/*", "--out", out)
-	if code != 0 {
-		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
-	}
-	r := loadResult(t, out)
-	if r.Guest["channel"] != "ttyS1" {
-		t.Errorf("result channel %q, want ttyS1", r.Guest["channel"])
-	}
 	want, err := matrix.Select([]string{"clone3/**", "set_tid/nested/*"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Cases) != len(want) {
-		t.Errorf("%d cases reported, want %d", len(r.Cases), len(want))
-	}
-	for _, c := range r.Cases {
-		if c.Outcome != result.Pass || c.Expected == nil || c.Observed == nil {
-			t.Errorf("%s: %s (%s), expected %v, observed %v: want a pass with both answers", c.ID, c.Outcome, c.Reason, c.Expected, c.Observed)
-		}
+	for _, c := range []struct{ debug, channel string }{
+		{"debugcon", "debugcon (port 0xe9)"},
+		{"uart", "ttyS1"},
+	} {
+		t.Run(c.debug, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			code, stdout, stderr := vmtest(t, "run", "--kernel", "build", "--debug", c.debug, "--case", "clone3/**", "--case", "set_tid/nested/*", "--out", out)
+			if code != 0 {
+				t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			r := loadResult(t, out)
+			if r.Guest["channel"] != c.channel {
+				t.Errorf("result channel %q, want %q", r.Guest["channel"], c.channel)
+			}
+			if len(r.Cases) != len(want) {
+				t.Errorf("%d cases reported, want %d", len(r.Cases), len(want))
+			}
+			for _, c := range r.Cases {
+				if c.Outcome != result.Pass || c.Expected == nil || c.Observed == nil {
+					t.Errorf("%s: %s (%s), expected %v, observed %v: want a pass with both answers", c.ID, c.Outcome, c.Reason, c.Expected, c.Observed)
+				}
+			}
+		})
 	}
 }
 
@@ -217,6 +231,48 @@ func TestRunExecRunner(t *testing.T) {
 	for _, c := range r.Cases {
 		if c.Outcome != result.Pass {
 			t.Errorf("%s: %s (%s)", c.ID, c.Outcome, c.Reason)
+		}
+	}
+}
+
+// TestRerunScript: qemu-cmdline.sh boots the same VM again without vmtest
+// and leaves a complete, fresh KTAP stream in results.ktap (through the
+// debug port: the shared-memory channel needs vmtest to copy it).
+func TestRerunScript(t *testing.T) {
+	needVMs(t)
+	out := filepath.Join(t.TempDir(), "run")
+	if code, stdout, stderr := vmtest(t, "run", "--kernel", "build", "--case", "clone3/plain/*", "--out", out); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	// The agent ends the VM through isa-debug-exit, whose 0 makes QEMU
+	// exit with status 1.
+	o, err := exec.CommandContext(ctx, "sh", filepath.Join(out, "qemu-cmdline.sh")).CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
+		t.Fatalf("qemu-cmdline.sh: %v\n%s", err, o)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.ktap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ktap.NewParser()
+	for line := range strings.Lines(string(b)) {
+		if _, err := p.Feed(line); err != nil {
+			t.Errorf("re-run stream: %v", err)
+		}
+	}
+	want, _ := matrix.Select([]string{"clone3/plain/*"})
+	if strings.Count(string(b), "KTAP version") != 1 || !p.Done || len(p.Cases) != len(want) {
+		t.Errorf("re-run results.ktap: %d headers, done %v, %d cases (want 1, true, %d):\n%s", strings.Count(string(b), "KTAP version"), p.Done, len(p.Cases), len(want), b)
+	}
+	if !strings.HasPrefix(p.Info["channel"], "debugcon") {
+		t.Errorf("re-run channel %q, want the debug port", p.Info["channel"])
+	}
+	for _, c := range p.Cases {
+		if c.Outcome != result.Pass {
+			t.Errorf("re-run %s: %s (%s)", c.ID, c.Outcome, c.Reason)
 		}
 	}
 }
@@ -456,10 +512,11 @@ func TestCompareWithdrawnSetTID(t *testing.T) {
 		t.Logf("minimal kernel pid_max %s", c.Base.Result.Guest["pid_max"])
 	}
 	// Without ACPI the minimal kernel must still see both vCPUs (one
-	// socket each), and its configs/ fragment grants the debug port.
+	// socket each), and its configs/ fragment has PCI for the
+	// shared-memory results.
 	for side, r := range map[string]*run.Result{"base": c.Base.Result, "patched": c.Patched.Result} {
-		if !strings.HasPrefix(r.Guest["channel"], "debugcon") || r.Guest["cpus"] != "2" {
-			t.Errorf("%s: result channel %q on %s CPUs, want the debug port on 2", side, r.Guest["channel"], r.Guest["cpus"])
+		if !strings.HasPrefix(r.Guest["channel"], "ivshmem") || r.Guest["cpus"] != "2" {
+			t.Errorf("%s: result channel %q on %s CPUs, want shared memory on 2", side, r.Guest["channel"], r.Guest["cpus"])
 		}
 	}
 	for _, cs := range c.Cases {

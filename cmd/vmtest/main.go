@@ -128,7 +128,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Out, "out", "", "result directory (default results/<run-id>)")
 	fs.StringVar(&o.QEMU, "qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
 	fs.StringVar(&o.CacheDir, "cache", "", "cache directory (default ~/.cache/vmtest)")
-	fs.StringVar(&o.Debug, "debug", "", "make the guest agent misbehave to test failure handling: panic (PID 1 exits), hang (after the KTAP header), silent (no output), stall (the first case with namespaces or credentials blocks in its proxy), uart (results through the UART even where the debug port works)")
+	fs.StringVar(&o.Debug, "debug", "", "make the guest agent misbehave to test failure handling: panic (PID 1 exits), hang (after the KTAP header), silent (no output), stall (the first case with namespaces or credentials blocks in its proxy), debugcon or uart (results through the debug port or the UART even where a faster channel works)")
 	fs.DurationVar(&o.Timeouts.Boot, "boot-timeout", 0, "time until the guest agent must report (default 20s under KVM, 60s under TCG)")
 	fs.DurationVar(&o.Timeouts.Case, "case-timeout", 0, "time one case may take (default 20s under KVM, 60s under TCG)")
 	fs.DurationVar(&o.Timeouts.Run, "timeout", 0, "time the whole VM may take (default 5m under KVM, 15m under TCG)")

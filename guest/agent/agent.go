@@ -1,7 +1,8 @@
 // Package agent is the guest side of vmtest: the program that runs as PID 1
 // in the VM's initramfs. It mounts the pseudo file systems, probes what the
 // kernel supports, runs each selected matrix case in a fresh process tree,
-// streams KTAP over a dedicated serial port, and ends the VM.
+// streams KTAP to the host over a channel of its own (shared memory, QEMU's
+// debug port or the second UART, whichever is cheapest), and ends the VM.
 //
 // The same binary is also the host CLI; cmd/vmtest dispatches here when it
 // finds itself running as PID 1 or as a case process (argv[1] == CaseArg).
@@ -29,6 +30,7 @@ import (
 
 	"github.com/vmtest/vmtest/guest/clone3"
 	"github.com/vmtest/vmtest/guest/debugcon"
+	"github.com/vmtest/vmtest/guest/ivshmem"
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
@@ -43,7 +45,7 @@ const (
 	ParamResults     = "vmtest.results"      // tty of the result channel, e.g. ttyS1
 	ParamCases       = "vmtest.case"         // comma-separated ID globs
 	ParamCaseTimeout = "vmtest.case_timeout" // per-case limit, Go duration
-	ParamDebug       = "vmtest.debug"        // panic | hang | silent | stall | uart: test the host's failure handling and the fallback channel
+	ParamDebug       = "vmtest.debug"        // panic | hang | silent | stall | debugcon | uart: test the host's failure handling and the fallback channels
 	ParamJobs        = "vmtest.jobs"         // cases run at once (default: one per vCPU)
 	ParamExec        = "vmtest.exec"         // 1: run the programs in /exec instead of the matrix
 	ParamRunner      = "vmtest.runner"       // proxy (default) | exec: how cases get their namespaces
@@ -139,15 +141,9 @@ func Main() {
 		logf("debug: exiting PID 1 to provoke a kernel panic")
 		os.Exit(7)
 	}
-	// Results go to QEMU's debug port when the kernel lets the agent use
-	// it, else to the second UART; the host has both on one file.
-	var out io.WriteCloser
-	if dc, derr := debugcon.Open(); derr == nil && cfg.Debug != "uart" {
-		out = dc
-	} else if tty, terr := openResults(cfg.ResultsTTY); terr == nil {
-		out = tty
-	} else {
-		logf("open result channel: %v", terr)
+	out, err := openChannel(cfg)
+	if err != nil {
+		logf("open result channel: %v", err)
 		powerOff()
 	}
 	if cfg.Debug == "silent" {
@@ -438,9 +434,36 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// openChannel opens the result channel, the cheapest one the VM and the
+// kernel allow: the host's shared memory (an ivshmem device, which needs
+// PCI), then QEMU's debug port (which needs ioperm), then the second UART.
+// The host reads all three. The debug switches "debugcon" and "uart"
+// force the slower ones, to test them.
+func openChannel(cfg Config) (io.WriteCloser, error) {
+	if cfg.Debug != "debugcon" && cfg.Debug != "uart" {
+		ch, err := ivshmem.Open(ivshmem.DevicesDir)
+		if err == nil {
+			return ch, nil
+		}
+		if !errors.Is(err, ivshmem.ErrNoDevice) {
+			// A device that should have worked: say why on the console.
+			fmt.Fprintf(os.Stderr, "vmtest-agent: shared-memory results: %v; using the debug port or UART\n", err)
+		}
+	}
+	if cfg.Debug != "uart" {
+		if dc, err := debugcon.Open(); err == nil {
+			return dc, nil
+		}
+	}
+	return openResults(cfg.ResultsTTY)
+}
+
 // channelName says which result channel out is, for the run's record.
 func channelName(out io.Writer, tty string) string {
-	if _, ok := out.(*debugcon.Writer); ok {
+	switch c := out.(type) {
+	case *ivshmem.Channel:
+		return "ivshmem (" + c.Device + ")"
+	case *debugcon.Writer:
 		return fmt.Sprintf("debugcon (port %#x)", debugcon.Port)
 	}
 	return tty

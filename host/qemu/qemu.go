@@ -24,11 +24,18 @@ const (
 // File names inside the run directory.
 const (
 	ConsoleLog  = "console.log"  // first serial port: the kernel console
-	ResultsFile = "results.ktap" // second serial port: the KTAP stream
+	ResultsFile = "results.ktap" // the KTAP stream, whichever channel carried it
+	ResultsShm  = "results.shm"  // the shared-memory channel's region, while the VM runs
 	QMPSocket   = "qmp.sock"     // QMP control socket
 	DebugExitIO = 0xf4           // isa-debug-exit I/O port
-	DebugconIO  = 0xe9           // isa-debugcon I/O port: the fast result channel
+	DebugconIO  = 0xe9           // isa-debugcon I/O port: the fallback result channel
 )
+
+// ResultsShmSize is the size of the shared-memory result region (ivshmem
+// wants a power of two). The matrix writes about 14 KiB; the rest is room
+// for many more cases and long reasons. The file is sparse: only what the
+// guest writes takes space.
+const ResultsShmSize = 16 << 20
 
 // Config describes one VM.
 type Config struct {
@@ -46,6 +53,12 @@ type Config struct {
 	// and oops and panic reports are printed in full regardless, because
 	// the kernel raises the console log level for them.
 	VerboseConsole bool
+	// SharedResults adds the shared-memory result channel: an
+	// ivshmem-plain device backed by ResultsShm, which the host must have
+	// created (internal/shmlog) and must copy into ResultsFile itself.
+	// Without it the agent writes through the debug port or the UART,
+	// which QEMU puts in ResultsFile directly.
+	SharedResults bool
 }
 
 // Option changes a Config.
@@ -54,7 +67,7 @@ type Option func(*Config)
 // New returns a Config for kernel and initramfs with defaults suited to the
 // set_tid matrix: two vCPUs (so races are real), 512 MiB.
 func New(kernel, initramfs string, opts ...Option) Config {
-	c := Config{Binary: "qemu-system-x86_64", Kernel: kernel, Initramfs: initramfs, Accel: TCG, MemoryMB: 512, CPUs: 2}
+	c := Config{Binary: "qemu-system-x86_64", Kernel: kernel, Initramfs: initramfs, Accel: TCG, MemoryMB: 512, CPUs: 2, SharedResults: true}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -72,6 +85,10 @@ func WithMemory(mb int) Option { return func(c *Config) { c.MemoryMB = mb } }
 
 // WithCPUs sets the number of vCPUs.
 func WithCPUs(n int) Option { return func(c *Config) { c.CPUs = n } }
+
+// WithSharedResults adds (true, the default) or leaves out the
+// shared-memory result channel.
+func WithSharedResults(on bool) Option { return func(c *Config) { c.SharedResults = on } }
 
 // WithVerboseConsole keeps the full boot log on the console.
 func WithVerboseConsole(v bool) Option { return func(c *Config) { c.VerboseConsole = v } }
@@ -105,7 +122,13 @@ func (c Config) KernelCmdline() string {
 // Args is the full QEMU argv, binary first.
 func (c Config) Args() []string {
 	cpu := CPUModel(c.Accel)
-	return []string{
+	// With the shared-memory channel the host appends to the results
+	// file too; without it QEMU alone writes it, from the start.
+	resultsAppend := ""
+	if c.SharedResults {
+		resultsAppend = ",append=on"
+	}
+	args := []string{
 		c.Binary,
 		"-nodefaults", "-no-user-config", "-nographic",
 		"-machine", "pc,accel=" + string(c.Accel),
@@ -129,7 +152,7 @@ func (c Config) Args() []string {
 		// and QEMU's debug port, which is much cheaper per byte and which
 		// the agent uses when the kernel grants it port access (see
 		// guest/debugcon). mux=on lets them share; only one ever writes.
-		"-chardev", "file,id=results,path=" + ResultsFile + ",mux=on",
+		"-chardev", "file,id=results,path=" + ResultsFile + ",mux=on" + resultsAppend,
 		"-serial", "chardev:results",
 		"-device", fmt.Sprintf("isa-debugcon,iobase=%#x,chardev=results", DebugconIO),
 		"-qmp", "unix:" + QMPSocket + ",server=on,wait=off",
@@ -139,6 +162,15 @@ func (c Config) Args() []string {
 		// Reports panics as a QMP event on kernels with the pvpanic driver.
 		"-device", "pvpanic",
 	}
+	if c.SharedResults {
+		// The cheapest result channel: the agent's stores land in the
+		// host's file (share=on), with no VM exit per byte. Every kernel
+		// with PCI can use it; the agent falls back to the ports above.
+		args = append(args,
+			"-object", fmt.Sprintf("memory-backend-file,id=results-mem,size=%d,mem-path=%s,share=on", ResultsShmSize, ResultsShm),
+			"-device", "ivshmem-plain,memdev=results-mem")
+	}
+	return args
 }
 
 // ShellLine renders argv as one copy-pasteable shell line.

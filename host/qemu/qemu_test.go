@@ -18,7 +18,7 @@ import (
 
 func TestNewDefaults(t *testing.T) {
 	c := New("bzImage", "initramfs.cpio")
-	want := Config{Binary: "qemu-system-x86_64", Kernel: "bzImage", Initramfs: "initramfs.cpio", Accel: TCG, MemoryMB: 512, CPUs: 2}
+	want := Config{Binary: "qemu-system-x86_64", Kernel: "bzImage", Initramfs: "initramfs.cpio", Accel: TCG, MemoryMB: 512, CPUs: 2, SharedResults: true}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("New = %+v, want %+v", c, want)
 	}
@@ -39,13 +39,15 @@ func TestArgsDefault(t *testing.T) {
 		"-no-reboot",
 		"-chardev", "file,id=console,path=console.log",
 		"-serial", "chardev:console",
-		"-chardev", "file,id=results,path=results.ktap,mux=on",
+		"-chardev", "file,id=results,path=results.ktap,mux=on,append=on",
 		"-serial", "chardev:results",
 		"-device", "isa-debugcon,iobase=0xe9,chardev=results",
 		"-qmp", "unix:qmp.sock,server=on,wait=off",
 		"-monitor", "none",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
 		"-device", "pvpanic",
+		"-object", "memory-backend-file,id=results-mem,size=16777216,mem-path=results.shm,share=on",
+		"-device", "ivshmem-plain,memdev=results-mem",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Args =\n%q\nwant\n%q", got, want)
@@ -73,6 +75,7 @@ func TestArgsOptions(t *testing.T) {
 		smp     string
 		mem     string
 		cmdline string
+		noShm   bool // without the shared-memory result channel
 	}{
 		{
 			name:    "defaults",
@@ -106,8 +109,16 @@ func TestArgsOptions(t *testing.T) {
 			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable quiet x",
 		},
 		{
+			name:    "ports only",
+			opts:    []Option{WithSharedResults(false)},
+			binary:  "qemu-system-x86_64",
+			machine: "pc,accel=tcg", cpu: "max", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable quiet",
+			noShm:   true,
+		},
+		{
 			name:    "last option wins",
-			opts:    []Option{WithCPUs(1), WithCPUs(8), WithMemory(64), WithAccel(KVM), WithAccel(TCG)},
+			opts:    []Option{WithCPUs(1), WithCPUs(8), WithMemory(64), WithAccel(KVM), WithAccel(TCG), WithSharedResults(false), WithSharedResults(true)},
 			binary:  "qemu-system-x86_64",
 			machine: "pc,accel=tcg", cpu: "max", smp: "8,sockets=8,cores=1,threads=1", mem: "64",
 			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable quiet",
@@ -135,12 +146,21 @@ func TestArgsOptions(t *testing.T) {
 			check("-append", tt.cmdline)
 			// The console must be the first serial port (ttyS0), the
 			// results the second (ttyS1).
-			check("-chardev", "file,id=console,path=console.log", "file,id=results,path=results.ktap,mux=on")
 			check("-serial", "chardev:console", "chardev:results")
 			check("-qmp", "unix:qmp.sock,server=on,wait=off")
 			// Results reach the same file through the UART or the debug
-			// port, whichever the guest can use.
-			check("-device", "isa-debugcon,iobase=0xe9,chardev=results", "isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic")
+			// port, whichever the guest can use, or through shared memory
+			// the host copies from.
+			devices := []string{"isa-debugcon,iobase=0xe9,chardev=results", "isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic"}
+			if tt.noShm {
+				check("-chardev", "file,id=console,path=console.log", "file,id=results,path=results.ktap,mux=on")
+				check("-object")
+			} else {
+				check("-chardev", "file,id=console,path=console.log", "file,id=results,path=results.ktap,mux=on,append=on")
+				devices = append(devices, "ivshmem-plain,memdev=results-mem")
+				check("-object", "memory-backend-file,id=results-mem,size=16777216,mem-path=results.shm,share=on")
+			}
+			check("-device", devices...)
 			for _, f := range []string{"-no-reboot", "-nodefaults", "-nographic", "-no-user-config"} {
 				if !slices.Contains(argv, f) {
 					t.Errorf("argv lacks %s", f)

@@ -119,6 +119,8 @@ type Result struct {
 		Release string `json:"release"`
 	} `json:"kernel"`
 	QEMU struct {
+		// Cmdline re-runs the VM from its result directory (what
+		// qemu-cmdline.sh does); Argv is what ran.
 		Cmdline string   `json:"cmdline"`
 		Argv    []string `json:"argv"`
 		Dir     string   `json:"dir"`
@@ -186,9 +188,9 @@ func Prepare(opts Options) (*Prepared, error) {
 		return nil, &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", opts.Accel)}
 	}
 	switch opts.Debug {
-	case "", "panic", "hang", "silent", "stall", "uart":
+	case "", "panic", "hang", "silent", "stall", "debugcon", "uart":
 	default:
-		return nil, &UsageError{fmt.Errorf("--debug %q: want panic, hang, silent, stall or uart", opts.Debug)}
+		return nil, &UsageError{fmt.Errorf("--debug %q: want panic, hang, silent, stall, debugcon or uart", opts.Debug)}
 	}
 	if p.opts.Agent == "" {
 		if p.opts.Agent, err = os.Executable(); err != nil {
@@ -283,14 +285,18 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	}
 	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
 		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithAppend(append(params, opts.Append...)...))
-	argv := cfg.Args()
-	res.QEMU.Argv = argv
+	res.QEMU.Argv = cfg.Args()
 	res.QEMU.Dir = out
 	if opts.FinalDir != "" {
 		res.QEMU.Dir = opts.FinalDir
 	}
-	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{res.QEMU.Dir}) + " && " + qemu.ShellLine(argv)
-	if err := os.WriteFile(filepath.Join(stage, "qemu-cmdline.sh"), []byte("#!/bin/sh\n# Re-run this VM: the paths are relative to this directory.\ncd \"$(dirname \"$0\")\" && exec "+qemu.ShellLine(argv)+"\n"), 0o755); err != nil {
+	// The re-run line leaves the shared-memory result channel out: only
+	// vmtest copies that into results.ktap. Without it the agent writes
+	// through the debug port, which QEMU puts there itself.
+	rerun := cfg
+	rerun.SharedResults = false
+	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{res.QEMU.Dir}) + " && " + qemu.ShellLine(rerun.Args())
+	if err := os.WriteFile(filepath.Join(stage, "qemu-cmdline.sh"), []byte("#!/bin/sh\n# Re-run this VM: the paths are relative to this directory.\n# Results arrive in results.ktap through the debug port or the UART\n# (vmtest's own run may have used shared memory, which it copies there).\ncd \"$(dirname \"$0\")\" && exec "+qemu.ShellLine(rerun.Args())+"\n"), 0o755); err != nil {
 		return nil, fmt.Errorf("save QEMU command line: %w", err)
 	}
 
@@ -314,6 +320,19 @@ func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Tim
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var pump *shmPump
+	if cfg.SharedResults {
+		var err error
+		if pump, err = startShmPump(dir); err != nil {
+			res.Status, res.StatusDetail = QEMUFailed, err.Error()
+			return
+		}
+		defer func() {
+			if err := pump.stop(); err != nil {
+				fmt.Fprintf(progress, "warning: shared-memory results: %v\n", err)
+			}
+		}()
+	}
 	vm, err := qemu.Start(ctx, cfg, dir)
 	if err != nil {
 		res.Status, res.StatusDetail = QEMUFailed, err.Error()
@@ -376,7 +395,11 @@ loop:
 				shutdownReason = qemu.ShutdownReason(ev)
 			}
 		case <-vm.Exited():
-			// Give the tail a moment to deliver what QEMU wrote last.
+			// Copy what the guest wrote to shared memory last, and give the
+			// tail a moment to deliver it and what QEMU wrote last.
+			if pump != nil {
+				pump.flush()
+			}
 			drain(results, parser, 300*time.Millisecond)
 			if parser.Done {
 				res.Status = Completed
