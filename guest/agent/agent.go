@@ -315,7 +315,7 @@ func Probe() (matrix.Feature, []string) {
 	}
 	if f&matrix.Clone3 != 0 {
 		// A kernel that does not know the flag refuses it as unknown.
-		a := clone3.Args{Flags: unix.CLONE_CLEAR_SIGHAND | clone3.ChildVM, ExitSignal: uint64(unix.SIGCHLD)}
+		a := clone3.Args{Flags: unix.CLONE_CLEAR_SIGHAND | clone3.ChildFlags, ExitSignal: uint64(unix.SIGCHLD)}
 		pid, errno := clone3.Call(&a, clone3.SizeVer0, nil)
 		note := "ok"
 		if errno == 0 {

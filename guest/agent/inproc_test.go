@@ -119,7 +119,7 @@ func TestBuildChain(t *testing.T) {
 			// at the same depth.
 			pidfd := clone3.Heap[int32]()
 			a := clone3.Heap[clone3.Args]()
-			*a = clone3.Args{Flags: unix.CLONE_PIDFD | clone3.ChildVM, PidFD: uint64(uintptr(unsafe.Pointer(pidfd)))}
+			*a = clone3.Args{Flags: unix.CLONE_PIDFD | clone3.ChildFlags, PidFD: uint64(uintptr(unsafe.Pointer(pidfd)))}
 			child, e := p.Clone3(unsafe.Pointer(a), clone3.SizeVer0, nil)
 			if e != 0 {
 				t.Fatalf("clone3 from the chain: %v", e)

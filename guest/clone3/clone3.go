@@ -49,13 +49,17 @@ type Args struct {
 	Cgroup     uint64
 }
 
-// ChildVM is added to the flags of the children the matrix creates: a
-// child sharing the caller's memory costs one task, where a fork copies
+// ChildFlags are added to the flags of the children the matrix creates.
+// A child sharing the caller's memory costs one task, where a fork copies
 // the page tables of the whole Go agent, which under TCG takes several
-// milliseconds. set_tid's rules (argument checks, PID allocation and
-// permission at every level) do not depend on it; the child runs a few
-// instructions of assembly, never touching memory but its TID slot.
-const ChildVM = unix.CLONE_VM
+// milliseconds. Sharing the descriptor table spares copying it, and
+// closing every copied descriptor again when the child exits: the agent's
+// table holds a pidfd for each live proxy, dozens during a deep case.
+// set_tid's rules (argument checks, PID allocation and permission at
+// every level) depend on neither, and no flag check involves
+// CLONE_FILES; the child runs a few instructions of assembly, never
+// touching memory but its TID slot.
+const ChildFlags = unix.CLONE_VM | unix.CLONE_FILES
 
 // ErrUnsupported marks answers meaning "this kernel lacks the feature".
 var ErrUnsupported = errors.New("feature not supported by this kernel")

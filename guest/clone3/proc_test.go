@@ -22,7 +22,7 @@ func TestPIDInUse(t *testing.T) {
 			break
 		}
 	}
-	a := Args{Flags: ChildVM}
+	a := Args{Flags: ChildFlags}
 	zombie, e := Call(&a, SizeVer0, nil)
 	if e != 0 {
 		t.Fatalf("clone3: %v", e)
@@ -84,7 +84,7 @@ func TestReapPidfdHint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tid := HeapInt32s([]int32{1, int32(free)})
 			pidfd := Heap[int32]()
-			a := Args{Flags: ChildVM | unix.CLONE_NEWPID | unix.CLONE_PIDFD, PidFD: uint64(uintptr(unsafe.Pointer(pidfd))), SetTID: PtrTo(tid), SetTIDSize: 2}
+			a := Args{Flags: ChildFlags | unix.CLONE_NEWPID | unix.CLONE_PIDFD, PidFD: uint64(uintptr(unsafe.Pointer(pidfd))), SetTID: PtrTo(tid), SetTIDSize: 2}
 			pid, e := Call(&a, SizeVer1, nil)
 			if e != 0 {
 				t.Fatalf("clone3: %v", e)

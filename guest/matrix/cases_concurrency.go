@@ -88,7 +88,7 @@ func exclusive(cs ...Case) []Case {
 // and leaves the child unreaped.
 func cloneSetTID(tid []int32) (int, unix.Errno) {
 	// exit_signal 0, as T.Clone's children: no SIGCHLD to handle.
-	a := clone3.Args{Flags: clone3.ChildVM, SetTID: clone3.PtrTo(tid), SetTIDSize: uint64(len(tid))}
+	a := clone3.Args{Flags: clone3.ChildFlags, SetTID: clone3.PtrTo(tid), SetTIDSize: uint64(len(tid))}
 	pid, e := clone3.Call(&a, clone3.SizeVer1, nil)
 	runtime.KeepAlive(tid)
 	return pid, e
@@ -151,7 +151,7 @@ func nsLastPIDContrast(t *T) {
 		defer noise.Done()
 		runtime.LockOSThread()
 		for !stop.Load() {
-			a := clone3.Args{Flags: clone3.ChildVM}
+			a := clone3.Args{Flags: clone3.ChildFlags}
 			if pid, e := clone3.Call(&a, clone3.SizeVer0, nil); e == 0 {
 				clone3.WaitExit(pid)
 			}
@@ -165,7 +165,7 @@ func nsLastPIDContrast(t *T) {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(int(p-1))), 0); err != nil {
 			t.Fatalf("write ns_last_pid: %v", err)
 		}
-		a := clone3.Args{Flags: clone3.ChildVM}
+		a := clone3.Args{Flags: clone3.ChildFlags}
 		pid, e := clone3.Call(&a, clone3.SizeVer0, nil)
 		if e != 0 {
 			t.Fatalf("plain clone3: %v", e)

@@ -231,7 +231,7 @@ func (t *T) Clone(c Call) result.Answer {
 	*pidfd = -1
 	setTID := clone3.HeapInt32s(c.SetTID)
 	a := clone3.Args{
-		Flags:      c.Flags | unix.CLONE_PIDFD | clone3.ChildVM,
+		Flags:      c.Flags | unix.CLONE_PIDFD | clone3.ChildFlags,
 		PidFD:      uint64(uintptr(unsafe.Pointer(pidfd))),
 		SetTID:     clone3.PtrTo(setTID),
 		SetTIDSize: uint64(len(setTID)),
