@@ -436,3 +436,40 @@ func TestStartFailures(t *testing.T) {
 		t.Errorf("Start(failing binary) = %v, want %q", err, want)
 	}
 }
+
+func TestHasDevice(t *testing.T) {
+	list := `echo 'Storage devices:'; echo 'name "ivshmem-doorbell", bus PCI, desc "Inter-VM shared memory"'`
+	for _, tt := range []struct {
+		name   string
+		binary string
+		device string
+		want   bool
+	}{
+		{"listed", script(t, list+`; echo 'name "ivshmem-plain", bus PCI'`), "ivshmem-plain", true},
+		{"only a longer name", script(t, list), "ivshmem", false},
+		{"left out of the build", script(t, list), "ivshmem-plain", false},
+		{"QEMU fails", script(t, `echo 'name "ivshmem-plain"'; exit 1`), "ivshmem-plain", false},
+		{"no QEMU", filepath.Join(t.TempDir(), "none"), "ivshmem-plain", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HasDevice(context.Background(), tt.binary, tt.device); got != tt.want {
+				t.Errorf("HasDevice(%s) = %v, want %v", tt.device, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHasDeviceRealQEMU: the QEMU vmtest runs has the shared-memory device
+// its result channel uses.
+func TestHasDeviceRealQEMU(t *testing.T) {
+	bin, err := Find("")
+	if err != nil {
+		t.Skip(err)
+	}
+	if !HasDevice(context.Background(), bin, "ivshmem-plain") {
+		t.Errorf("%s lists no ivshmem-plain device", bin)
+	}
+	if HasDevice(context.Background(), bin, "no-such-device") {
+		t.Errorf("%s claims a device that does not exist", bin)
+	}
+}

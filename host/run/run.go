@@ -283,8 +283,12 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	if len(opts.Exec) > 0 {
 		params = append(params, agent.ParamExec+"=1")
 	}
+	// A QEMU built without ivshmem still runs: the agent then writes
+	// through the debug port or the UART.
+	shared := qemu.HasDevice(ctx, p.qemuBin, "ivshmem-plain")
 	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
-		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithAppend(append(params, opts.Append...)...))
+		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithSharedResults(shared),
+		qemu.WithAppend(append(params, opts.Append...)...))
 	res.QEMU.Argv = cfg.Args()
 	res.QEMU.Dir = out
 	if opts.FinalDir != "" {
