@@ -207,7 +207,7 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	}
 	clone3.ProxyTimeout = cfg.CaseTimeout / 2 // a stuck call is reported by the body, inside the case's time
 	// Where the guest's time goes, reported as information: case bodies
-	// with their setup, and writing results to the serial port.
+	// with their setup, and writing results to the result channel.
 	var runNS, emitNS atomic.Int64
 	err = scheduler{
 		jobs: jobs,

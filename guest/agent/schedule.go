@@ -38,7 +38,7 @@ type scheduler struct {
 const reportEvery = 10 * time.Millisecond
 
 // CasesDone is when the last case finished (Unix nanoseconds); the
-// results may still be on their way out through the serial port.
+// results may still be on their way out through the result channel.
 var CasesDone atomic.Int64
 
 // runAll runs the cases. Serial cases run first, one after another, on
