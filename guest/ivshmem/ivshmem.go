@@ -39,15 +39,16 @@ type Channel struct {
 	mem    []byte
 }
 
-// Open finds the first ivshmem device under dir (DevicesDir in the guest)
-// and returns a Channel appending to its memory. The region must carry
-// the host's shmlog header: a device the host did not set up for results
-// is left alone.
+// Open finds the ivshmem device under dir (DevicesDir in the guest) that
+// the host set up for results, its region carrying the shmlog header, and
+// returns a Channel appending to its memory. Other ivshmem devices are
+// left alone.
 func Open(dir string) (*Channel, error) {
 	devs, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoDevice, err)
 	}
+	var errs []error
 	for _, d := range devs {
 		path := filepath.Join(dir, d.Name())
 		if id(path, "vendor") != VendorID || id(path, "device") != DeviceID {
@@ -55,14 +56,19 @@ func Open(dir string) (*Channel, error) {
 		}
 		mem, err := mapBAR(filepath.Join(path, "resource2"))
 		if err != nil {
-			return nil, fmt.Errorf("ivshmem %s: %w", d.Name(), err)
+			errs = append(errs, fmt.Errorf("ivshmem %s: %w", d.Name(), err))
+			continue
 		}
 		w, err := shmlog.NewWriter(mem)
 		if err != nil {
 			unix.Munmap(mem)
-			return nil, fmt.Errorf("ivshmem %s: %w", d.Name(), err)
+			errs = append(errs, fmt.Errorf("ivshmem %s: %w", d.Name(), err))
+			continue
 		}
 		return &Channel{Writer: w, Device: d.Name(), mem: mem}, nil
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return nil, ErrNoDevice
 }

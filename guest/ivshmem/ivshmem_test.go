@@ -53,6 +53,10 @@ func TestOpen(t *testing.T) {
 		{"ivshmem without a BAR", func(t *testing.T, dir string) {
 			fakeDevice(t, dir, "0000:00:02.0", VendorID, DeviceID, 0, false)
 		}, "", "resource2"},
+		{"another ivshmem device first", func(t *testing.T, dir string) {
+			fakeDevice(t, dir, "0000:00:02.0", VendorID, DeviceID, 4096, false)
+			fakeDevice(t, dir, "0000:00:04.0", VendorID, DeviceID, 8192, true)
+		}, "0000:00:04.0", ""},
 		{"ivshmem set up by the host", func(t *testing.T, dir string) {
 			fakeDevice(t, dir, "0000:00:00.0", "0x8086", "0x1237", 0, false)
 			fakeDevice(t, dir, "0000:00:03.0", VendorID, DeviceID, 8192, true)

@@ -25,7 +25,6 @@ const (
 const (
 	ConsoleLog  = "console.log"  // first serial port: the kernel console
 	ResultsFile = "results.ktap" // the KTAP stream, whichever channel carried it
-	ResultsShm  = "results.shm"  // the shared-memory channel's region, while the VM runs
 	QMPSocket   = "qmp.sock"     // QMP control socket
 	DebugExitIO = 0xf4           // isa-debug-exit I/O port
 	DebugconIO  = 0xe9           // isa-debugcon I/O port: the fallback result channel
@@ -53,12 +52,12 @@ type Config struct {
 	// and oops and panic reports are printed in full regardless, because
 	// the kernel raises the console log level for them.
 	VerboseConsole bool
-	// SharedResults adds the shared-memory result channel: an
-	// ivshmem-plain device backed by ResultsShm, which the host must have
-	// created (internal/shmlog) and must copy into ResultsFile itself.
-	// Without it the agent writes through the debug port or the UART,
-	// which QEMU puts in ResultsFile directly.
-	SharedResults bool
+	// ResultsShm, when set, adds the shared-memory result channel: an
+	// ivshmem-plain device backed by this file (ResultsShmSize bytes),
+	// which the host must have created (internal/shmlog) and must copy
+	// into ResultsFile itself. Without it the agent writes through the
+	// debug port or the UART, which QEMU puts in ResultsFile directly.
+	ResultsShm string
 }
 
 // Option changes a Config.
@@ -67,7 +66,7 @@ type Option func(*Config)
 // New returns a Config for kernel and initramfs with defaults suited to the
 // set_tid matrix: two vCPUs (so races are real), 512 MiB.
 func New(kernel, initramfs string, opts ...Option) Config {
-	c := Config{Binary: "qemu-system-x86_64", Kernel: kernel, Initramfs: initramfs, Accel: TCG, MemoryMB: 512, CPUs: 2, SharedResults: true}
+	c := Config{Binary: "qemu-system-x86_64", Kernel: kernel, Initramfs: initramfs, Accel: TCG, MemoryMB: 512, CPUs: 2}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -86,9 +85,9 @@ func WithMemory(mb int) Option { return func(c *Config) { c.MemoryMB = mb } }
 // WithCPUs sets the number of vCPUs.
 func WithCPUs(n int) Option { return func(c *Config) { c.CPUs = n } }
 
-// WithSharedResults adds (true, the default) or leaves out the
-// shared-memory result channel.
-func WithSharedResults(on bool) Option { return func(c *Config) { c.SharedResults = on } }
+// WithResultsShm adds the shared-memory result channel, backed by the
+// region file at path ("": leave the channel out).
+func WithResultsShm(path string) Option { return func(c *Config) { c.ResultsShm = path } }
 
 // WithVerboseConsole keeps the full boot log on the console.
 func WithVerboseConsole(v bool) Option { return func(c *Config) { c.VerboseConsole = v } }
@@ -125,7 +124,7 @@ func (c Config) Args() []string {
 	// With the shared-memory channel the host appends to the results
 	// file too; without it QEMU alone writes it, from the start.
 	resultsAppend := ""
-	if c.SharedResults {
+	if c.ResultsShm != "" {
 		resultsAppend = ",append=on"
 	}
 	args := []string{
@@ -162,12 +161,12 @@ func (c Config) Args() []string {
 		// Reports panics as a QMP event on kernels with the pvpanic driver.
 		"-device", "pvpanic",
 	}
-	if c.SharedResults {
+	if c.ResultsShm != "" {
 		// The cheapest result channel: the agent's stores land in the
 		// host's file (share=on), with no VM exit per byte. Every kernel
 		// with PCI can use it; the agent falls back to the ports above.
 		args = append(args,
-			"-object", fmt.Sprintf("memory-backend-file,id=results-mem,size=%d,mem-path=%s,share=on", ResultsShmSize, ResultsShm),
+			"-object", fmt.Sprintf("memory-backend-file,id=results-mem,size=%d,mem-path=%s,share=on", ResultsShmSize, c.ResultsShm),
 			"-device", "ivshmem-plain,memdev=results-mem")
 	}
 	return args

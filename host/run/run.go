@@ -283,11 +283,24 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	if len(opts.Exec) > 0 {
 		params = append(params, agent.ParamExec+"=1")
 	}
-	// A QEMU built without ivshmem still runs: the agent then writes
-	// through the debug port or the UART.
-	shared := qemu.HasDevice(ctx, p.qemuBin, "ivshmem-plain")
+	// Results through shared memory where QEMU has ivshmem; otherwise the
+	// agent writes through the debug port or the UART.
+	var pump *shmPump
+	if qemu.HasDevice(ctx, p.qemuBin, "ivshmem-plain") {
+		if pump, err = startShmPump(filepath.Join(stage, qemu.ResultsFile)); err != nil {
+			fmt.Fprintf(progress, "warning: %v; results go through the debug port instead\n", err)
+			pump = nil
+		}
+	} else {
+		fmt.Fprintf(progress, "note: %s has no ivshmem-plain device; results go through the debug port\n", p.qemuBin)
+	}
+	shm := ""
+	if pump != nil {
+		shm = pump.path
+		defer pump.stop() // on every way out; boot stops it first
+	}
 	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
-		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithSharedResults(shared),
+		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithResultsShm(shm),
 		qemu.WithAppend(append(params, opts.Append...)...))
 	res.QEMU.Argv = cfg.Args()
 	res.QEMU.Dir = out
@@ -298,14 +311,14 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	// vmtest copies that into results.ktap. Without it the agent writes
 	// through the debug port, which QEMU puts there itself.
 	rerun := cfg
-	rerun.SharedResults = false
+	rerun.ResultsShm = ""
 	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{res.QEMU.Dir}) + " && " + qemu.ShellLine(rerun.Args())
 	if err := os.WriteFile(filepath.Join(stage, "qemu-cmdline.sh"), []byte("#!/bin/sh\n# Re-run this VM: the paths are relative to this directory.\n# Results arrive in results.ktap through the debug port or the UART\n# (vmtest's own run may have used shared memory, which it copies there).\ncd \"$(dirname \"$0\")\" && exec "+qemu.ShellLine(rerun.Args())+"\n"), 0o755); err != nil {
 		return nil, fmt.Errorf("save QEMU command line: %w", err)
 	}
 
 	fmt.Fprintf(progress, "booting %s under %s (%d cases)\n", p.kinfo.Release, accel, len(p.cases))
-	p.boot(ctx, cfg, stage, to, res, progress)
+	p.boot(ctx, cfg, stage, to, res, progress, pump)
 	finish(res, p.cases)
 
 	os.Remove(filepath.Join(stage, qemu.QMPSocket))
@@ -320,23 +333,29 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 }
 
 // boot runs the VM and fills res with what happened.
-func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Timeouts, res *Result, progress io.Writer) {
+// pump, when not nil, copies the shared-memory result channel into the
+// results file; boot stops it.
+func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Timeouts, res *Result, progress io.Writer, pump *shmPump) {
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var pump *shmPump
-	if cfg.SharedResults {
-		var err error
-		if pump, err = startShmPump(dir); err != nil {
-			res.Status, res.StatusDetail = QEMUFailed, err.Error()
+	// What the guest wrote to shared memory last: copy it and give the
+	// tail a moment to deliver it (and what QEMU wrote last) to the parser.
+	lastWords := func(results <-chan string, parser *ktap.Parser) {
+		if pump != nil {
+			pump.flush()
+		}
+		drain(results, parser, 300*time.Millisecond)
+	}
+	defer func() {
+		if pump == nil {
 			return
 		}
-		defer func() {
-			if err := pump.stop(); err != nil {
-				fmt.Fprintf(progress, "warning: shared-memory results: %v\n", err)
-			}
-		}()
-	}
+		if err := pump.stop(); err != nil {
+			// The stream may have been cut short: say so with the status.
+			res.StatusDetail = strings.TrimPrefix(res.StatusDetail+"; shared-memory results: "+err.Error(), "; ")
+		}
+	}()
 	vm, err := qemu.Start(ctx, cfg, dir)
 	if err != nil {
 		res.Status, res.StatusDetail = QEMUFailed, err.Error()
@@ -399,12 +418,7 @@ loop:
 				shutdownReason = qemu.ShutdownReason(ev)
 			}
 		case <-vm.Exited():
-			// Copy what the guest wrote to shared memory last, and give the
-			// tail a moment to deliver it and what QEMU wrote last.
-			if pump != nil {
-				pump.flush()
-			}
-			drain(results, parser, 300*time.Millisecond)
+			lastWords(results, parser)
 			if parser.Done {
 				res.Status = Completed
 				break loop
@@ -417,6 +431,7 @@ loop:
 			break loop
 		case <-stall.C:
 			vm.Kill()
+			lastWords(results, parser)
 			if booted.IsZero() {
 				res.Status = BootTimeout
 				res.StatusDetail = fmt.Sprintf("no sign of life from the guest agent within %s", to.Boot)
@@ -427,10 +442,12 @@ loop:
 			break loop
 		case <-runDeadline.C:
 			vm.Kill()
+			lastWords(results, parser)
 			res.Status, res.StatusDetail = RunTimeout, fmt.Sprintf("the run exceeded %s", to.Run)
 			break loop
 		case <-ctx.Done():
 			vm.Kill()
+			lastWords(results, parser)
 			res.Status, res.StatusDetail = RunTimeout, "interrupted"
 			break loop
 		}

@@ -21,36 +21,47 @@ const shmPollEvery = 5 * time.Millisecond
 // region is a file, so what the guest wrote is still there after QEMU
 // exits or the kernel panics: stop copies the rest.
 type shmPump struct {
-	dir  string
-	r    *shmlog.Reader
-	out  *os.File
-	quit chan struct{}
-	done sync.WaitGroup
-	mu   sync.Mutex // orders the last copy after the poller's
-	err  error
+	// path is the region file, in a temporary directory of its own: on a
+	// file system where QEMU can map it shared (the result directory might
+	// not be one), and never part of the results.
+	path     string
+	r        *shmlog.Reader
+	out      *os.File
+	quit     chan struct{}
+	done     sync.WaitGroup
+	mu       sync.Mutex // orders flush, the poller and stop's last copy
+	err      error
+	stopOnce sync.Once
 }
 
-// startShmPump creates the region in dir (before QEMU starts: QEMU maps
-// the file the host made, with its header) and starts copying.
-func startShmPump(dir string) (*shmPump, error) {
-	path := filepath.Join(dir, qemu.ResultsShm)
-	if err := shmlog.Create(path, qemu.ResultsShmSize); err != nil {
+// startShmPump creates the region (before QEMU starts: QEMU maps the file
+// the host made, with its header) and starts copying what the guest
+// writes there to the end of the results file.
+func startShmPump(resultsFile string) (*shmPump, error) {
+	dir, err := os.MkdirTemp("", "vmtest-results-")
+	if err != nil {
+		return nil, fmt.Errorf("shared-memory result region: %w", err)
+	}
+	path := filepath.Join(dir, "results.shm")
+	fail := func(err error) (*shmPump, error) {
+		os.RemoveAll(dir)
 		return nil, err
+	}
+	if err := shmlog.Create(path, qemu.ResultsShmSize); err != nil {
+		return fail(err)
 	}
 	r, err := shmlog.Open(path)
 	if err != nil {
-		os.Remove(path)
-		return nil, err
+		return fail(err)
 	}
 	// O_APPEND: QEMU appends to the same file (append=on) should the
 	// agent fall back to the debug port or the UART.
-	out, err := os.OpenFile(filepath.Join(dir, qemu.ResultsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	out, err := os.OpenFile(resultsFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		r.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("open results file: %w", err)
+		return fail(fmt.Errorf("open results file: %w", err))
 	}
-	p := &shmPump{dir: dir, r: r, out: out, quit: make(chan struct{})}
+	p := &shmPump{path: path, r: r, out: out, quit: make(chan struct{})}
 	p.done.Add(1)
 	go func() {
 		defer p.done.Done()
@@ -61,43 +72,47 @@ func startShmPump(dir string) (*shmPump, error) {
 			case <-p.quit:
 				return
 			case <-t.C:
-				p.copy()
+				p.flush()
 			}
 		}
 	}()
 	return p, nil
 }
 
-// copy appends what is new in the region to the results file. The first
-// error stops the copying: a region that stops making sense (an
-// impossible length) is reported once, not on every poll.
-func (p *shmPump) copy() {
+// flush appends what is new in the region to the results file, at once.
+// The first error stops the copying: a region whose length no longer
+// makes sense (the guest wrote over the header) or a results file that
+// cannot be written is reported once, by stop, not on every poll.
+func (p *shmPump) flush() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.err != nil {
+	if p.err != nil || p.r == nil {
 		return
 	}
 	b, err := p.r.Next()
 	if err == nil && len(b) > 0 {
-		_, err = p.out.Write(b)
+		if _, err = p.out.Write(b); err != nil {
+			err = fmt.Errorf("write results file: %w", err)
+		}
 	}
 	p.err = err
 }
 
-// flush copies what the guest has written so far, at once.
-func (p *shmPump) flush() { p.copy() }
-
-// stop copies the rest, stops, and removes the region: the result
-// directory keeps the stream in the results file only. It returns the
-// first error the copying met.
+// stop copies the rest, stops, and removes the region. It returns the
+// first error the copying met; later calls do nothing.
 func (p *shmPump) stop() error {
-	close(p.quit)
-	p.done.Wait()
-	p.copy()
-	p.r.Close()
-	if err := p.out.Close(); err != nil && p.err == nil {
-		p.err = fmt.Errorf("write results file: %w", err)
-	}
-	os.Remove(filepath.Join(p.dir, qemu.ResultsShm))
+	p.stopOnce.Do(func() {
+		close(p.quit)
+		p.done.Wait()
+		p.flush()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.r.Close()
+		p.r = nil
+		if err := p.out.Close(); err != nil && p.err == nil {
+			p.err = fmt.Errorf("write results file: %w", err)
+		}
+		os.RemoveAll(filepath.Dir(p.path))
+	})
 	return p.err
 }

@@ -14,18 +14,19 @@
 // writes only into a region that was made for it; bytes 16 to 24 hold the
 // stream's length (little-endian), which the guest stores only after the
 // bytes it covers. A reader that sees a length therefore sees every byte
-// before it (x86 orders stores with stores and loads with loads).
+// before it (x86 orders stores with stores and loads with loads), and
+// both sides access the length with 8-byte atomic operations.
 package shmlog
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync/atomic"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Magic marks a region made for the stream (format version 1).
@@ -109,47 +110,53 @@ func Create(path string, size int64) error {
 }
 
 // Reader follows a region file (the host side) while the guest appends.
+// It maps the file rather than reading it: the length must be loaded in
+// one piece, and read(2) copies with string instructions that promise no
+// such thing; a torn length could point past what the guest has written.
 type Reader struct {
-	f    *os.File
-	size int64
-	off  uint64 // stream bytes already returned
+	mem []byte
+	off uint64 // stream bytes already returned
 }
 
-// Open opens the region file at path for reading.
+// Open maps the region file at path for reading. Nothing may shrink the
+// file while it is mapped (the host made it, at a fixed size, and QEMU
+// maps the same size).
 func Open(path string) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open shared result region: %w", err)
 	}
+	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("open shared result region: %w", err)
 	}
-	return &Reader{f: f, size: st.Size()}, nil
+	if st.Size() <= HeaderSize {
+		return nil, fmt.Errorf("shared result region %s: %d bytes, no room after the header", path, st.Size())
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map shared result region: %w", err)
+	}
+	return &Reader{mem: mem}, nil
 }
 
 // Next returns the stream bytes appended since the last call (none yet:
 // an empty slice).
 func (r *Reader) Next() ([]byte, error) {
-	var hdr [8]byte
-	if _, err := r.f.ReadAt(hdr[:], lengthOffset); err != nil {
-		return nil, fmt.Errorf("read shared result region header: %w", err)
-	}
-	n := binary.LittleEndian.Uint64(hdr[:])
-	if n > uint64(r.size-HeaderSize) || n < r.off {
-		return nil, fmt.Errorf("shared result region: length %d is impossible (region %d bytes, %d already read)", n, r.size-HeaderSize, r.off)
+	n := atomic.LoadUint64((*uint64)(unsafe.Pointer(&r.mem[lengthOffset])))
+	if n > uint64(len(r.mem)-HeaderSize) || n < r.off {
+		return nil, fmt.Errorf("shared result region: length %d is impossible (region %d bytes, %d already read)", n, len(r.mem)-HeaderSize, r.off)
 	}
 	if n == r.off {
 		return nil, nil
 	}
-	buf := make([]byte, n-r.off)
-	if _, err := r.f.ReadAt(buf, HeaderSize+int64(r.off)); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("read shared result region: %w", err)
-	}
+	// The load above is ordered before these (x86 keeps loads in order,
+	// and an atomic load is an acquire): every byte below n is written.
+	buf := bytes.Clone(r.mem[HeaderSize+r.off : HeaderSize+n])
 	r.off = n
 	return buf, nil
 }
 
-// Close closes the file.
-func (r *Reader) Close() error { return r.f.Close() }
+// Close unmaps the file.
+func (r *Reader) Close() error { return unix.Munmap(r.mem) }
