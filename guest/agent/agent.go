@@ -150,10 +150,13 @@ func Main() {
 		logf("debug: staying silent")
 		hangForever()
 	}
-	code := run(context.Background(), cfg, out, logf)
+	if err := run(context.Background(), cfg, out, logf); err != nil {
+		// The result channel failed (a full shared region, say): the host
+		// sees no done record, and the console says why.
+		logf("%v", err)
+	}
 	out.Close()
 	unix.Sync()
-	_ = code
 	powerOff()
 }
 
