@@ -141,7 +141,7 @@ func Main() {
 		logf("debug: exiting PID 1 to provoke a kernel panic")
 		os.Exit(7)
 	}
-	out, err := openChannel(cfg)
+	out, err := openChannel(cfg, logf)
 	if err != nil {
 		logf("open result channel: %v", err)
 		powerOff()
@@ -442,7 +442,7 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 // PCI), then QEMU's debug port (which needs ioperm), then the second UART.
 // The host reads all three. The debug switches "debugcon" and "uart"
 // force the slower ones, to test them.
-func openChannel(cfg Config) (io.WriteCloser, error) {
+func openChannel(cfg Config, logf func(string, ...any)) (io.WriteCloser, error) {
 	if cfg.Debug != "debugcon" && cfg.Debug != "uart" {
 		ch, err := ivshmem.Open(ivshmem.DevicesDir)
 		if err == nil {
@@ -450,7 +450,7 @@ func openChannel(cfg Config) (io.WriteCloser, error) {
 		}
 		if !errors.Is(err, ivshmem.ErrNoDevice) {
 			// A device that should have worked: say why on the console.
-			fmt.Fprintf(os.Stderr, "vmtest-agent: shared-memory results: %v; using the debug port or UART\n", err)
+			logf("shared-memory results: %v; using the debug port or UART", err)
 		}
 	}
 	if cfg.Debug != "uart" {

@@ -68,8 +68,8 @@ func (sc scheduler) runAll(cases []matrix.Case) error {
 			shared = append(shared, i)
 		}
 	}
-	// The reporter writes results in matrix order beside the workers: the
-	// result channel is slow under TCG, and the cases should not wait for
+	// The reporter writes results in matrix order beside the workers: a
+	// port channel is slow under TCG, and the cases should not wait for
 	// it. It looks for ready results every reportEvery, and at once when
 	// every case is done, rather than being woken for each result: under
 	// TCG a wake-up is a thread switch, costlier than most cases' work.

@@ -312,8 +312,9 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	// through the debug port, which QEMU puts there itself.
 	rerun := cfg
 	rerun.ResultsShm = ""
-	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{res.QEMU.Dir}) + " && " + qemu.ShellLine(rerun.Args())
-	if err := os.WriteFile(filepath.Join(stage, "qemu-cmdline.sh"), []byte("#!/bin/sh\n# Re-run this VM: the paths are relative to this directory.\n# Results arrive in results.ktap through the debug port or the UART\n# (vmtest's own run may have used shared memory, which it copies there).\ncd \"$(dirname \"$0\")\" && exec "+qemu.ShellLine(rerun.Args())+"\n"), 0o755); err != nil {
+	rerunLine := qemu.ShellLine(rerun.Args())
+	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{res.QEMU.Dir}) + " && " + rerunLine
+	if err := os.WriteFile(filepath.Join(stage, "qemu-cmdline.sh"), []byte("#!/bin/sh\n# Re-run this VM: the paths are relative to this directory.\n# Results arrive in results.ktap through the debug port or the UART\n# (vmtest's own run may have used shared memory, which it copies there).\ncd \"$(dirname \"$0\")\" && exec "+rerunLine+"\n"), 0o755); err != nil {
 		return nil, fmt.Errorf("save QEMU command line: %w", err)
 	}
 

@@ -36,8 +36,11 @@ func region(t *testing.T, size int64) (path string, mem []byte) {
 	return path, mem
 }
 
-func TestWriteThenRead(t *testing.T) {
-	path, mem := region(t, 4096)
+// ends makes a region of size bytes and returns both of its ends: the
+// guest's writer and the host's reader.
+func ends(t *testing.T, size int64) (*Writer, *Reader) {
+	t.Helper()
+	path, mem := region(t, size)
 	w, err := NewWriter(mem)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +49,12 @@ func TestWriteThenRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
+	return w, r
+}
+
+func TestWriteThenRead(t *testing.T) {
+	w, r := ends(t, 4096)
 	for _, step := range []struct {
 		write []string
 		want  string
@@ -193,16 +201,7 @@ func TestCreateRefuses(t *testing.T) {
 // ever sees whole writes, in order, never the zeros of memory the length
 // does not cover yet.
 func TestConcurrentReader(t *testing.T) {
-	path, mem := region(t, 1<<20)
-	w, err := NewWriter(mem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	w, r := ends(t, 1<<20)
 	var want bytes.Buffer
 	for i := range 5000 {
 		fmt.Fprintf(&want, "# record %d\n", i)
