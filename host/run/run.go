@@ -107,6 +107,9 @@ const (
 	RunTimeout  Status = "run-timeout"
 	NoDone      Status = "no-done-record" // the VM ended before the done record
 	QEMUFailed  Status = "qemu-failed"
+	// Interrupted: the user (SIGINT) or CI (SIGTERM) stopped the run; the
+	// cases that finished before are kept. The CLI exits 130 for it.
+	Interrupted Status = "interrupted"
 )
 
 // Result is result.json.
