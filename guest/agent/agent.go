@@ -176,7 +176,9 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 		logf("debug: hanging after the KTAP header")
 		hangForever()
 	}
-	feats, probeNotes := Probe()
+	probed := Probe()
+	feats, probeNotes := probed.Features, probed.Notes
+	absentWhy = probed.Why
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	pidMax, _ := clone3.PidMax()
@@ -286,49 +288,17 @@ func runExec(ctx context.Context, cfg Config, out io.Writer) error {
 	return w.Done()
 }
 
-// Probe finds out which features the running kernel has. The notes record
-// the raw answers, so a surprising verdict can be traced to its probe.
-func Probe() (matrix.Feature, []string) {
+// Probe finds out which features the running kernel has (see
+// matrix.Probe for how an answer is classified). The result's notes record
+// the raw answers, so a surprising verdict can be traced to its probe, and
+// its reasons quote the kernel's answer for every feature found absent.
+func Probe() matrix.ProbeResult {
+	return matrix.ClassifyAll(probeNamespaces(), func(p matrix.Probe) matrix.ProbeAnswer { return p.Ask() })
+}
+
+// probeNamespaces finds the features that need no clone3 call to see.
+func probeNamespaces() matrix.Feature {
 	var f matrix.Feature
-	var notes []string
-	a := clone3.Args{ExitSignal: uint64(unix.SIGCHLD)}
-	pid, errno := clone3.Call(&a, clone3.SizeVer0, nil)
-	switch {
-	case errno == 0:
-		f |= matrix.Clone3
-		clone3.Reap(pid)
-		notes = append(notes, "clone3 VER0: ok")
-	default:
-		notes = append(notes, "clone3 VER0: "+matrix.ErrnoName(errno))
-	}
-	if f&matrix.Clone3 != 0 {
-		// PID 1 is this agent, so a kernel that understands set_tid answers
-		// EEXIST (after checking privilege, range and levels) without
-		// creating anything; one that does not know the field answers E2BIG.
-		one := []int32{1}
-		a := clone3.Args{ExitSignal: uint64(unix.SIGCHLD), SetTID: clone3.PtrTo(one), SetTIDSize: 1}
-		pid, errno := clone3.Call(&a, clone3.SizeVer1, nil)
-		if errno == 0 {
-			clone3.Reap(pid)
-		}
-		notes = append(notes, "clone3 VER1 set_tid [1]: "+matrix.ErrnoName(errno))
-		if errno == unix.EEXIST {
-			f |= matrix.SetTID
-		}
-	}
-	if f&matrix.Clone3 != 0 {
-		// A kernel that does not know the flag refuses it as unknown.
-		a := clone3.Args{Flags: unix.CLONE_CLEAR_SIGHAND | clone3.ChildFlags, ExitSignal: uint64(unix.SIGCHLD)}
-		pid, errno := clone3.Call(&a, clone3.SizeVer0, nil)
-		note := "ok"
-		if errno == 0 {
-			f |= matrix.ClearSighand
-			clone3.Reap(pid)
-		} else {
-			note = matrix.ErrnoName(errno)
-		}
-		notes = append(notes, "clone3 CLONE_CLEAR_SIGHAND: "+note)
-	}
 	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
 		f |= matrix.PIDNS
 	}
@@ -340,15 +310,19 @@ func Probe() (matrix.Feature, []string) {
 			f |= matrix.CheckpointRestoreCap
 		}
 	}
-	return f, notes
+	return f
 }
+
+// absentWhy holds the probes' reasons for the features found absent, for
+// gate. run sets it once, before any case starts.
+var absentWhy map[matrix.Feature]string
 
 // gate starts a case's result and decides whether the case can run on a
 // kernel with feats: if not, the result is already final (unsupported or
 // skip, with the reason).
 func gate(c matrix.Case, feats matrix.Feature) (result.Case, bool) {
 	res := result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}
-	if reason, unsupported := matrix.Missing(c.Needs, feats); reason != "" {
+	if reason, unsupported := matrix.Missing(c.Needs, feats, absentWhy); reason != "" {
 		res.Outcome, res.Reason = result.Skip, reason
 		if unsupported {
 			res.Outcome = result.Unsupported

@@ -84,19 +84,31 @@ func ParseFeatures(s string) (Feature, error) {
 // Missing explains why a kernel with features have cannot run a case that
 // needs need, and whether that makes the case unsupported (the kernel lacks
 // clone3 or set_tid, the subject of the matrix) rather than skipped (the
-// kernel lacks a namespace type or capability the setup needs).
-func Missing(need, have Feature) (reason string, unsupported bool) {
+// kernel lacks a namespace type, a flag or a capability the setup needs).
+// why holds, for each absent feature a probe decided, the reason quoting
+// the kernel's answer (ProbeResult.Why); without one the reason names the
+// answer a kernel without the feature gives.
+func Missing(need, have Feature, why map[Feature]string) (reason string, unsupported bool) {
 	miss := need &^ have
 	switch {
 	case miss == 0:
 		return "", false
 	case miss&Clone3 != 0:
-		return "kernel has no clone3 (ENOSYS)", true
+		return whyOr(why, Clone3, "kernel has no clone3 (ENOSYS)"), true
 	case miss&SetTID != 0:
-		return "kernel has no clone3 set_tid (E2BIG for a VER1 struct with set_tid set)", true
+		return whyOr(why, SetTID, "kernel has no clone3 set_tid (E2BIG for a VER1 struct with set_tid set)"), true
+	case miss&ClearSighand != 0:
+		return whyOr(why, ClearSighand, "kernel lacks clear_sighand"), false
 	default:
 		return "kernel lacks " + miss.String(), false
 	}
+}
+
+func whyOr(why map[Feature]string, f Feature, dflt string) string {
+	if w := why[f]; w != "" {
+		return w
+	}
+	return dflt
 }
 
 // Level is one PID namespace of a case's setup.
@@ -225,7 +237,7 @@ func All() []Case {
 }
 
 // Groups are the case groups, in run order.
-var Groups = []string{"plain", "args", "pid", "nested", "userns", "hygiene", "concurrency", "threads"}
+var Groups = []string{"probe", "plain", "args", "pid", "nested", "userns", "hygiene", "concurrency", "threads"}
 
 func groupRank(g string) int {
 	for i, x := range Groups {

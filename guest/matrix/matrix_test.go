@@ -56,16 +56,24 @@ func TestCatalogue(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
+	count := func(prefix string) (n int) {
+		for _, c := range All() {
+			if strings.HasPrefix(c.ID, prefix) {
+				n++
+			}
+		}
+		return n
+	}
 	for _, tc := range []struct {
 		patterns []string
 		want     int // -1: all
 		err      string
 	}{
 		{nil, -1, ""},
-		{[]string{"set_tid/userns/*"}, 17, ""},
+		{[]string{"set_tid/userns/*"}, count("set_tid/userns/"), ""},
 		{[]string{"clone3/plain/ver0"}, 1, ""},
 		{[]string{"clone3/plain/ver0", "clone3/plain/ver0"}, 1, ""},
-		{[]string{"clone3/*/*"}, 20, ""},
+		{[]string{"clone3/*/*"}, count("clone3/"), ""},
 		{[]string{"nope/*"}, 0, "matches no case"},
 		{[]string{"["}, 0, "["},
 	} {
@@ -106,7 +114,7 @@ func TestMissing(t *testing.T) {
 		{SetTID | UserNS, Clone3 | SetTID, false, "user"},
 		{SetTID | CheckpointRestoreCap, Clone3 | SetTID, false, "checkpoint"},
 	} {
-		reason, unsupported := Missing(tc.need, tc.have)
+		reason, unsupported := Missing(tc.need, tc.have, nil)
 		if unsupported != tc.unsupported || !strings.Contains(strings.ToLower(reason), strings.ToLower(tc.reason)) || (tc.reason == "") != (reason == "") {
 			t.Errorf("Missing(%v, %v) = %q, %v; want %q, %v", tc.need, tc.have, reason, unsupported, tc.reason, tc.unsupported)
 		}
