@@ -458,7 +458,7 @@ func TestRunBadInput(t *testing.T) {
 // exit 2, and nothing booted.
 func TestAccelKVMRefused(t *testing.T) {
 	needVMs(t)
-	if err := qemu.KVMUsable(context.Background(), "qemu-system-x86_64"); err == nil {
+	if v := qemu.ProbeKVM(context.Background(), "qemu-system-x86_64", qemu.KVMDevice, qemu.HostKey{}, 0); v.Usable {
 		t.Skip("KVM works here")
 	}
 	out := filepath.Join(t.TempDir(), "run")

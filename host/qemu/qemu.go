@@ -10,6 +10,7 @@ package qemu
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Accel is the accelerator QEMU uses.
@@ -58,6 +59,8 @@ type Config struct {
 	// into ResultsFile itself. Without it the agent writes through the
 	// debug port or the UART, which QEMU puts in ResultsFile directly.
 	ResultsShm string
+	// QMPWait bounds the wait for QEMU's QMP socket (10 s when zero).
+	QMPWait time.Duration
 }
 
 // Option changes a Config.

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
 )
@@ -252,20 +250,6 @@ func TestShellLineRoundTrip(t *testing.T) {
 	}
 }
 
-func TestProbeFirmware(t *testing.T) {
-	fw := probeFirmware()
-	if len(fw) != 64<<10 {
-		t.Fatalf("firmware is %d bytes, want 65536", len(fw))
-	}
-	reset := fw[len(fw)-16:]
-	want := []byte{0xb0, 0x2a, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd, 0xf4}
-	if !bytes.Equal(reset[:len(want)], want) {
-		t.Errorf("reset vector = % x, want % x", reset[:len(want)], want)
-	}
-	if n := bytes.Count(fw, []byte{0xf4}); n != len(fw)-5 {
-		t.Errorf("%d hlt bytes, want %d", n, len(fw)-5)
-	}
-}
 
 // script writes an executable shell script standing in for QEMU.
 func script(t *testing.T, body string) string {
@@ -275,122 +259,6 @@ func script(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func TestProbeAccelFake(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "no-such-qemu")
-	tests := []struct {
-		name    string
-		binary  string
-		timeout time.Duration
-		want    string // "" = success
-	}{
-		{"exits like the probe", script(t, "exit 85"), 10 * time.Second, ""},
-		{"exit 0", script(t, "exit 0"), 10 * time.Second, "test guest under tcg failed (<nil>): "},
-		{"exit 1 with output", script(t, "echo 'qemu: could not load PC BIOS' >&2; exit 1"), 10 * time.Second, "test guest under tcg failed (exit status 1): qemu: could not load PC BIOS"},
-		{"other debug-exit code", script(t, "exit 3"), 10 * time.Second, "test guest under tcg failed (exit status 3)"},
-		{"missing binary", missing, 10 * time.Second, "test guest under tcg failed (fork/exec " + missing + ": no such file or directory)"},
-		{"hangs", script(t, "exec sleep 60"), 100 * time.Millisecond, "a test guest did not finish within 100ms under tcg (the accelerator opens but guests hang)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := ProbeAccel(context.Background(), tt.binary, TCG, tt.timeout)
-			if tt.want == "" {
-				if err != nil {
-					t.Errorf("ProbeAccel = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
-				t.Errorf("ProbeAccel = %v, want prefix %q", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestProbeAccelArgs(t *testing.T) {
-	// The probe must boot with the CPU model the real VM uses.
-	out := filepath.Join(t.TempDir(), "argv")
-	bin := script(t, `for a; do printf '%s\n' "$a"; done > `+out+`; exit 85`)
-	for _, a := range []Accel{TCG, KVM} {
-		if err := ProbeAccel(context.Background(), bin, a, 10*time.Second); err != nil {
-			t.Fatalf("ProbeAccel(%s): %v", a, err)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		argv := append([]string{bin}, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
-		if got := flag(argv, "-machine"); !slices.Equal(got, []string{"pc,accel=" + string(a)}) {
-			t.Errorf("%s: -machine %q", a, got)
-		}
-		if got := flag(argv, "-cpu"); !slices.Equal(got, []string{CPUModel(a)}) {
-			t.Errorf("%s: -cpu %q, want %s", a, got, CPUModel(a))
-		}
-		if got := flag(argv, "-device"); !slices.Equal(got, []string{"isa-debug-exit,iobase=0xf4,iosize=0x04"}) {
-			t.Errorf("%s: -device %q", a, got)
-		}
-		if got := flag(argv, "-bios"); len(got) != 1 || filepath.Base(got[0]) != "probe.bin" {
-			t.Errorf("%s: -bios %q", a, got)
-		} else if _, err := os.Stat(got[0]); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: probe firmware %s left behind (%v)", a, got[0], err)
-		}
-	}
-}
-
-func TestProbeAccelRealQEMU(t *testing.T) {
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
-	}
-	if err := ProbeAccel(context.Background(), bin, TCG, 30*time.Second); err != nil {
-		t.Errorf("ProbeAccel(TCG) = %v, want nil", err)
-	}
-}
-
-func TestChooseAccel(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "no-such-qemu")
-	tests := []struct {
-		want      string
-		accel     Accel
-		warning   string // prefix
-		errPrefix string
-	}{
-		{want: "tcg", accel: TCG},
-		{want: "bogus", errPrefix: `--accel "bogus": want auto, kvm or tcg`},
-		{want: "TCG", errPrefix: `--accel "TCG": want auto, kvm or tcg`},
-		// With a QEMU that cannot run, KVM is never usable, whatever
-		// /dev/kvm says.
-		{want: "kvm", errPrefix: "--accel kvm: KVM is not usable: "},
-		{want: "auto", accel: TCG, warning: "KVM not usable ("},
-		{want: "", accel: TCG, warning: "KVM not usable ("},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			a, warning, err := ChooseAccel(context.Background(), missing, tt.want)
-			if tt.errPrefix != "" {
-				if err == nil || !strings.HasPrefix(err.Error(), tt.errPrefix) {
-					t.Errorf("ChooseAccel(%q) error = %v, want prefix %q", tt.want, err, tt.errPrefix)
-				}
-				if a != "" || warning != "" {
-					t.Errorf("ChooseAccel(%q) = %q, %q with an error", tt.want, a, warning)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ChooseAccel(%q): %v", tt.want, err)
-			}
-			if a != tt.accel {
-				t.Errorf("ChooseAccel(%q) = %q, want %q", tt.want, a, tt.accel)
-			}
-			if tt.warning == "" && warning != "" {
-				t.Errorf("unexpected warning %q", warning)
-			}
-			if tt.warning != "" && (!strings.HasPrefix(warning, tt.warning) || !strings.HasSuffix(warning, "); using TCG, which is much slower")) {
-				t.Errorf("warning = %q", warning)
-			}
-		})
-	}
 }
 
 func TestShutdownReason(t *testing.T) {

@@ -3,11 +3,13 @@ package qemu
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,8 +22,10 @@ type VM struct {
 	Dir  string
 	Args []string
 
-	cmd    *exec.Cmd
-	stderr bytes.Buffer
+	cmd *exec.Cmd
+	// stderr is written by exec's copying goroutine while QEMU runs and
+	// read by Stderr and error paths at any time: it takes a lock.
+	stderr lockedBuffer
 	mon    *qmp.SocketMonitor
 	dirFD  *os.File
 	exited chan struct{}
@@ -29,13 +33,33 @@ type VM struct {
 
 	events chan qmp.Event
 	pumped sync.WaitGroup
+
+	qmpWait time.Duration
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and many readers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Start launches QEMU in dir (which must exist) and connects to its QMP
 // socket. The VM is ready when Start returns: QMP answered query-status.
 func Start(ctx context.Context, c Config, dir string) (*VM, error) {
 	args := c.Args()
-	vm := &VM{Dir: dir, Args: args, exited: make(chan struct{})}
+	vm := &VM{Dir: dir, Args: args, exited: make(chan struct{}), qmpWait: c.QMPWait}
 	vm.cmd = exec.Command(args[0], args[1:]...)
 	vm.cmd.Dir = dir
 	vm.cmd.Stdout = &vm.stderr
@@ -68,11 +92,15 @@ func (vm *VM) connect(ctx context.Context) error {
 	}
 	vm.dirFD = d
 	sock := fmt.Sprintf("/proc/self/fd/%d/%s", d.Fd(), QMPSocket)
-	deadline := time.Now().Add(10 * time.Second)
+	wait := vm.qmpWait
+	if wait == 0 {
+		wait = 10 * time.Second
+	}
+	deadline := time.Now().Add(wait)
 	for {
 		select {
 		case <-vm.exited:
-			return fmt.Errorf("QEMU exited before QMP was ready (%v): %s", vm.err, bytes.TrimSpace(vm.stderr.Bytes()))
+			return fmt.Errorf("QEMU exited before QMP was ready (%v): %s", vm.err, strings.TrimSpace(vm.stderr.String()))
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -87,7 +115,7 @@ func (vm *VM) connect(ctx context.Context) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("QEMU's QMP socket did not answer within 10s: %s", bytes.TrimSpace(vm.stderr.Bytes()))
+			return fmt.Errorf("QEMU's QMP socket did not answer within %s: %s", wait, strings.TrimSpace(vm.stderr.String()))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -114,6 +142,45 @@ func (vm *VM) connect(ctx context.Context) error {
 		return fmt.Errorf("QMP query-status: %w", err)
 	}
 	return nil
+}
+
+// RunStatus asks QEMU for the VM's run state (QMP query-status):
+// "running", "paused", "shutdown", "internal-error" (KVM could not go on),
+// "guest-panicked", ...
+func (vm *VM) RunStatus(ctx context.Context) (string, error) {
+	mon := vm.mon
+	if mon == nil {
+		return "", errors.New("query-status: QMP is not connected")
+	}
+	type reply struct {
+		Return struct {
+			Status string `json:"status"`
+		} `json:"return"`
+	}
+	ch := make(chan []byte, 1)
+	errc := make(chan error, 1)
+	go func() {
+		b, err := mon.Run([]byte(`{"execute":"query-status"}`))
+		if err != nil {
+			errc <- err
+			return
+		}
+		ch <- b
+	}()
+	select {
+	case b := <-ch:
+		var r reply
+		if err := json.Unmarshal(b, &r); err != nil {
+			return "", fmt.Errorf("query-status: %w", err)
+		}
+		return r.Return.Status, nil
+	case err := <-errc:
+		return "", fmt.Errorf("query-status: %w", err)
+	case <-vm.exited:
+		return "", errors.New("query-status: QEMU exited")
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 // Events streams QMP events (SHUTDOWN, GUEST_PANICKED, ...) until the

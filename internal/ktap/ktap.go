@@ -252,6 +252,25 @@ func TestLine(n int, c result.Case) string {
 	}
 }
 
+// TestLineID returns the case ID of a KTAP test line ("ok 3 id",
+// "not ok 4 id # ERROR ..."); ok is false for any other line.
+func TestLineID(line string) (id string, ok bool) {
+	rest, found := strings.CutPrefix(line, "ok ")
+	if !found {
+		if rest, found = strings.CutPrefix(line, "not ok "); !found {
+			return "", false
+		}
+	}
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return "", false
+	}
+	if _, err := strconv.Atoi(f[0]); err != nil {
+		return "", false
+	}
+	return f[1], true
+}
+
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ") }
 
 // Event is one thing the parser recognised in the stream.
