@@ -250,7 +250,6 @@ func TestShellLineRoundTrip(t *testing.T) {
 	}
 }
 
-
 // script writes an executable shell script standing in for QEMU.
 func script(t *testing.T, body string) string {
 	t.Helper()
