@@ -132,16 +132,21 @@ func PidMax() (int, error) {
 	return n, nil
 }
 
-// PIDInUse reports whether pid names a process or thread (zombies
-// included) in the PID namespace of ProcRoot. From that namespace itself
-// (the agent's case) it asks kill(pid, 0), which looks the PID up without
-// sending anything and, unlike a /proc path walk, allocates nothing: the
-// matrix asks for every PID it picks. A thread's TID answers too, as
-// /proc/TID does. Elsewhere (a case process of the exec runner) only
-// ProcRoot sees that namespace.
+// PIDInUse reports whether pid is taken in the PID namespace of ProcRoot:
+// the PID of a process or thread (zombies included), or the ID of a
+// process group that outlived its leader. set_tid refuses all of them
+// with EEXIST, since each keeps the number in the namespace's PID map.
+// From that namespace itself (the agent's case) it asks kill(pid, 0) and
+// kill(-pid, 0), which look the PID and the group up without sending
+// anything and, unlike a /proc path walk, allocate nothing: the matrix
+// asks for every PID it picks. A thread's TID answers too, as /proc/TID
+// does. (A session ID whose leader and group are both gone, with members
+// in other groups, is not seen; nothing in the guest makes one.)
+// Elsewhere (a case process of the exec runner) only ProcRoot sees that
+// namespace.
 func PIDInUse(pid int) bool {
 	if inProcRootNS() {
-		return unix.Kill(pid, 0) != unix.ESRCH
+		return unix.Kill(pid, 0) != unix.ESRCH || unix.Kill(-pid, 0) != unix.ESRCH
 	}
 	return unix.Access(procPath(pid, ""), unix.F_OK) == nil
 }

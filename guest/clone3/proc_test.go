@@ -2,6 +2,8 @@ package clone3
 
 import (
 	"os"
+	"os/exec"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -98,5 +100,24 @@ func TestReapPidfdHint(t *testing.T) {
 				t.Errorf("pid %d NSpid %v, want %d [%d 1]", pid, c.NSpid, free, free)
 			}
 		})
+	}
+}
+
+// TestPIDInUseProcessGroup: a process group outlives its leader while a
+// member remains, and set_tid answers EEXIST for its ID, so the PID picker
+// must see it as taken although no process has that PID.
+func TestPIDInUseProcessGroup(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 5 </dev/null >/dev/null 2>&1 & exit 0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Run(); err != nil {
+		t.Skipf("sh: %v", err)
+	}
+	pgid := cmd.Process.Pid
+	defer syscall.Kill(-pgid, syscall.SIGKILL)
+	if syscall.Kill(pgid, 0) != syscall.ESRCH {
+		t.Skipf("PID %d is in use again", pgid)
+	}
+	if !PIDInUse(pgid) {
+		t.Errorf("PIDInUse(%d) = false for the ID of a live process group whose leader exited", pgid)
 	}
 }

@@ -164,17 +164,27 @@ func (p *Proxy) GPID() (int, error) {
 // Spawn asks p to create a proxy child of its own with the extra clone
 // flags: the way to go one PID namespace deeper.
 func (p *Proxy) Spawn(flags uint64) (*Proxy, error) {
+	return p.SpawnSetTID(flags, nil)
+}
+
+// SpawnSetTID is Spawn with set_tid: the new proxy gets the PIDs given
+// (innermost first), so that a case can create a process that stays alive
+// at chosen PIDs, such as the init of a namespace made by unshare.
+func (p *Proxy) SpawnSetTID(flags uint64, setTID []int32) (*Proxy, error) {
 	mem, b, err := newProxyMem()
 	if err != nil {
 		return nil, err
 	}
 	pidfd := Heap[int32]()
 	*pidfd = -1
+	tid := HeapInt32s(setTID)
 	a := Heap[Args]()
 	*a = proxyArgs(flags, mem, pidfd)
+	a.SetTID, a.SetTIDSize = PtrTo(tid), uint64(len(tid))
 	r, err := p.request(kindProxy, unix.SYS_CLONE3, [6]uint64{uint64(uintptr(unsafe.Pointer(a))), SizeVer1}, uint64(uintptr(unsafe.Pointer(b))), 0)
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(pidfd)
+	runtime.KeepAlive(tid)
 	if err != nil {
 		return nil, err // the proxy may be stuck in clone3: keep its memory
 	}
@@ -183,6 +193,73 @@ func (p *Proxy) Spawn(flags uint64) (*Proxy, error) {
 		return nil, fmt.Errorf("clone3 proxy: %w", unix.Errno(-r))
 	}
 	return &Proxy{mem: mem, b: b, PID: int(r), pidfd: int(*pidfd), parent: p}, nil
+}
+
+// A Thread is a proxy that runs as a thread of another proxy's thread
+// group, created with set_tid. It stays alive until Exit, so its TIDs can
+// be read from /proc and it can be asked for its own gettid.
+type Thread struct {
+	*Proxy
+	// ParentTID is what CLONE_PARENT_SETTID stored: the TID in the
+	// creating proxy's PID namespace.
+	ParentTID int32
+	ctid      *int32 // cleared by the kernel when the thread exits
+}
+
+// SpawnThread asks p to create a Thread with the set_tid array given. A
+// refusal is the kernel's errno, with a nil Thread.
+func (p *Proxy) SpawnThread(setTID []int32) (*Thread, unix.Errno, error) {
+	mem, b, err := newProxyMem()
+	if err != nil {
+		return nil, 0, err
+	}
+	ctid, ptid := Heap[int32](), Heap[int32]()
+	*ctid = -1 // until CLONE_CHILD_CLEARTID clears it at the thread's exit
+	tid := HeapInt32s(setTID)
+	a := Heap[Args]()
+	*a = Args{
+		Flags: unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_THREAD |
+			unix.CLONE_SYSVSEM | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID,
+		ChildTID:   uint64(uintptr(unsafe.Pointer(ctid))),
+		ParentTID:  uint64(uintptr(unsafe.Pointer(ptid))),
+		Stack:      uint64(uintptr(unsafe.Pointer(&mem[0]))) + 4096,
+		StackSize:  uint64(len(mem) - 4096),
+		SetTID:     PtrTo(tid),
+		SetTIDSize: uint64(len(tid)),
+	}
+	r, err := p.request(kindProxy, unix.SYS_CLONE3, [6]uint64{uint64(uintptr(unsafe.Pointer(a))), SizeVer1}, uint64(uintptr(unsafe.Pointer(b))), 0)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(tid)
+	if err != nil {
+		return nil, 0, err
+	}
+	if r < 0 {
+		releaseMem(mem)
+		return nil, unix.Errno(-r), nil
+	}
+	return &Thread{Proxy: &Proxy{mem: mem, b: b, PID: int(r), pidfd: -1, parent: p}, ParentTID: atomic.LoadInt32(ptid), ctid: ctid}, 0, nil
+}
+
+// Exit ends the thread (an exit request it never answers) and waits until
+// the kernel has cleared its child TID word, i.e. it is gone.
+func (th *Thread) Exit() error {
+	b := th.b
+	b.kind, b.nr, b.args = kindSyscall, unix.SYS_EXIT, [6]uint64{}
+	atomic.StoreUint32(&b.state, statePosted)
+	futex(&b.state, futexWakeOp, 1, nil)
+	deadline := time.Now().Add(ProxyTimeout)
+	for {
+		v := atomic.LoadInt32(th.ctid)
+		if v == 0 {
+			releaseMem(th.mem)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("thread %d did not exit within %s", th.PID, ProxyTimeout)
+		}
+		ts := unix.Timespec{Nsec: 10e6}
+		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(th.ctid)), futexWait, uintptr(v), uintptr(unsafe.Pointer(&ts)), 0, 0)
+	}
 }
 
 // Syscall makes p call system call nr. Pointers in args must point to
@@ -306,7 +383,16 @@ func (p *Proxy) Close(inside ...*Proxy) {
 	}
 	// P_PID, not P_PIDFD: the latter needs Linux 5.4, clone3 only 5.3.
 	info := Heap[unix.Siginfo]()
-	_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_PID, uintptr(p.PID), uintptr(unsafe.Pointer(info)), unix.WEXITED|unix.WALL, 0, 0)
+	var e unix.Errno
+	if p.parent != nil {
+		// A proxy a case spawned itself (a chain closes only its first):
+		// its parent proxy reaps it.
+		if err := p.parent.Wait(p.PID, info, unix.WEXITED|unix.WALL); err != nil {
+			e = unix.ECHILD
+		}
+	} else {
+		_, _, e = unix.Syscall6(unix.SYS_WAITID, unix.P_PID, uintptr(p.PID), uintptr(unsafe.Pointer(info)), unix.WEXITED|unix.WALL, 0, 0)
+	}
 	for _, q := range append(inside, p) {
 		q.mu.Lock()
 		if q.pidfd >= 0 {

@@ -14,6 +14,9 @@ import (
 type ThreadResult struct {
 	TID     int        // clone3's return value: the new thread's TID in the caller's namespace
 	SelfTID int32      // what the thread itself saw from gettid()
+	// ParentTID is what CLONE_PARENT_SETTID stored for the caller: the
+	// TID in the caller's PID namespace.
+	ParentTID int32
 	Errno   unix.Errno // clone3's error, if any
 }
 
@@ -43,9 +46,11 @@ func ThreadVia(px *Proxy, setTID []int32) (ThreadResult, error) {
 	}()
 	defer blockSignals()()
 
-	// ctid is set by the kernel to the TID (CLONE_PARENT_SETTID) and cleared
-	// with a futex wake when the thread exits (CLONE_CHILD_CLEARTID).
-	ctid := Heap[int32]()
+	// ctid holds a non-zero mark until the kernel clears it with a futex
+	// wake when the thread exits (CLONE_CHILD_CLEARTID); ptid gets the
+	// TID for the caller (CLONE_PARENT_SETTID).
+	ctid, ptid := Heap[int32](), Heap[int32]()
+	*ctid = -1
 	selfTID := Heap[int32]()
 	setTID = HeapInt32s(setTID)
 	a := Heap[Args]()
@@ -53,7 +58,7 @@ func ThreadVia(px *Proxy, setTID []int32) (ThreadResult, error) {
 		Flags: unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 			unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID,
 		ChildTID:   uint64(uintptr(unsafe.Pointer(ctid))),
-		ParentTID:  uint64(uintptr(unsafe.Pointer(ctid))),
+		ParentTID:  uint64(uintptr(unsafe.Pointer(ptid))),
 		Stack:      uint64(uintptr(unsafe.Pointer(&stack[0]))),
 		StackSize:  threadStackSize,
 		SetTID:     PtrTo(setTID),
@@ -93,7 +98,7 @@ func ThreadVia(px *Proxy, setTID []int32) (ThreadResult, error) {
 		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(ctid)), futexWait, uintptr(v), uintptr(unsafe.Pointer(&ts)), 0, 0)
 	}
 	runtime.KeepAlive(a)
-	return ThreadResult{TID: int(r), SelfTID: atomic.LoadInt32(selfTID)}, nil
+	return ThreadResult{TID: int(r), SelfTID: atomic.LoadInt32(selfTID), ParentTID: atomic.LoadInt32(ptid)}, nil
 }
 
 // futexWait is FUTEX_WAIT from linux/futex.h (x/sys/unix does not export it).

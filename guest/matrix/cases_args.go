@@ -35,7 +35,14 @@ func init() {
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: t.Free(32)})) },
 		},
 		Case{
-			ID: "set_tid/args/size-33", Rule: "set_tid_size > MAX_PID_NS_LEVEL → EINVAL before anything is read",
+			ID: "set_tid/args/size-33", Rule: "set_tid_size > MAX_PID_NS_LEVEL → EINVAL before anything is read (the array is unreadable: reading it would be EFAULT)",
+			Expect: "EINVAL", Needs: SetTID,
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTIDPtr: t.GuardedArray(nil), SetTIDSize: U64(33)}))
+			},
+		},
+		Case{
+			ID: "set_tid/args/size-33-readable", Rule: "set_tid_size 33 with 33 readable free PIDs → EINVAL (upstream's L177 with values)",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: t.Free(33)})) },
 		},
@@ -91,6 +98,14 @@ func init() {
 				// Two entries are legal with CLONE_NEWPID; the second one
 				// lies on the inaccessible page.
 				t.Check(Errno(unix.EFAULT), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTIDPtr: addr, SetTIDSize: U64(2)}))
+			},
+		},
+		Case{
+			ID: "set_tid/args/array-ends-at-unmapped", Rule: "exactly set_tid_size entries are read: a one-entry array ending at an inaccessible page is fine",
+			Expect: "pid F", Needs: SetTID,
+			Run: func(t *T) {
+				tid := t.Free(1)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTIDPtr: t.GuardedArray(tid), SetTIDSize: U64(1), SetTID: tid}))
 			},
 		},
 		Case{

@@ -70,13 +70,39 @@ func init() {
 			},
 		},
 		Case{
-			ID: "set_tid/hygiene/failed-newpid-leaves-pid-free", Rule: "a CLONE_NEWPID call failing at level 0 releases level 0's PID",
-			Expect: "EEXIST at [1, F, …]; then pid F", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
+			ID: "set_tid/hygiene/failed-newpid-leaves-pid-free", Rule: "a CLONE_NEWPID call that fails after alloc_pid (pidfd unwritable) releases its PID at every level, level 0 included",
+			Expect: "EFAULT at [1, F, G]; then pid F, nspid [1 F G]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
+			Run: func(t *T) {
+				tid := append([]int32{1}, t.Free(2)...)
+				t.Require("[1, F, G], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid, PidFDPtr: t.GuardedArray(nil)}))
+				t.Check(t.Want(tid, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/hygiene/failed-newpid-at-level-0", Rule: "a CLONE_NEWPID call failing at level 0 (EEXIST) releases what it took at levels 1 and 2",
+			Expect: "EEXIST at [1, F, 1]; then pid F at level 1", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
 				f := t.Free(1)
 				t.Require("[1, F, 1]", Errno(unix.EEXIST), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{1, f[0], 1}}))
-				tid := []int32{1, f[0]}
-				t.Check(t.Want(tid, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
+				t.Check(t.Want(f, false), t.Clone(Call{SetTID: f}))
+			},
+		},
+		Case{
+			ID: "set_tid/hygiene/freed-after-pidfd-fault", Rule: "a clone3 failing after alloc_pid (pidfd unwritable) frees the chosen PID at once",
+			Expect: "EFAULT; then pid F", Needs: SetTID,
+			Run: func(t *T) {
+				f := t.Free(1)
+				t.Require("[F], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{SetTID: f, PidFDPtr: t.GuardedArray(nil)}))
+				t.Check(t.Want(f, false), t.Clone(Call{SetTID: f}))
+			},
+		},
+		Case{
+			ID: "set_tid/hygiene/nested-freed-after-pidfd-fault", Rule: "at depth 1, a clone3 failing after alloc_pid frees the chosen PIDs at both levels",
+			Expect: "EFAULT; then pid F, nspid [F G]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
+			Run: func(t *T) {
+				fg := t.Free(2)
+				t.Require("[F, G], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{SetTID: fg, PidFDPtr: t.GuardedArray(nil)}))
+				t.Check(t.Want(fg, false), t.Clone(Call{SetTID: fg}))
 			},
 		},
 	)

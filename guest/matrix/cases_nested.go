@@ -36,10 +36,31 @@ func init() {
 			},
 		},
 		Case{
-			ID: "set_tid/nested/newpid-pid-max", Rule: "pid_max as the new namespace's PID → EINVAL",
+			ID: "set_tid/nested/newpid-pid-max", Rule: "CLONE_NEWPID with [1, pid_max]: pid_max at the caller's level, which has an init, fails the range check → EINVAL",
+			Expect: "EINVAL", Needs: SetTID | PIDNS,
+			Run: func(t *T) {
+				// The new level gets 1, which passes every test; level 0
+				// has an init, so only the range check can refuse.
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{1, int32(t.PidMax)}}))
+			},
+		},
+		Case{
+			ID: "set_tid/nested/newpid-pid-max-alone", Rule: "[pid_max] as the new namespace's PID → EINVAL (upstream's L243; the no-init test refuses it too)",
 			Expect: "EINVAL", Needs: SetTID | PIDNS,
 			Run: func(t *T) {
 				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{int32(t.PidMax)}}))
+			},
+		},
+		Case{
+			ID: "set_tid/nested/inner-pid-max", Rule: "at depth 1, whose namespace has an init, [pid_max] fails the range check → EINVAL",
+			Expect: "EINVAL", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: []int32{int32(t.PidMax)}})) },
+		},
+		Case{
+			ID: "set_tid/nested/inner-negative", Rule: "at depth 1, whose namespace has an init, [-1, F] fails the range check → EINVAL",
+			Expect: "EINVAL", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: append([]int32{-1}, t.Free(1)...)}))
 			},
 		},
 		Case{
@@ -112,9 +133,16 @@ func init() {
 			},
 		},
 		Case{
-			ID: "set_tid/nested/newpid-negative", Rule: "PID -1 as the new namespace's PID → EINVAL",
+			ID: "set_tid/nested/newpid-negative", Rule: "CLONE_NEWPID with [1, -1]: -1 at the caller's level, which has an init, fails the range check → EINVAL",
 			Expect: "EINVAL", Needs: SetTID | PIDNS,
-			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{-1}})) },
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{1, -1}}))
+			},
+		},
+		Case{
+			ID: "set_tid/nested/newpid-negative-alone", Rule: "[-1] as the new namespace's PID → EINVAL (upstream's L221; the no-init test refuses it too)",
+			Expect: "EINVAL", Needs: SetTID | PIDNS,
+			Run:    func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{-1}})) },
 		},
 		Case{
 			ID: "set_tid/nested/outer-level-taken", Rule: "a free inner PID with a taken outer PID (1 at level 0) → EEXIST",
@@ -211,5 +239,5 @@ func unsharePID(t *T) {
 	if _, e := t.Sys()(unix.SYS_UNSHARE, unix.CLONE_NEWPID); e != 0 {
 		t.Fatalf("unshare(CLONE_NEWPID): %v", e)
 	}
-	t.unshared = true
+	t.below = 1
 }

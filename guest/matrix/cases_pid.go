@@ -2,7 +2,10 @@ package matrix
 
 import (
 	"math"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,6 +81,24 @@ func init() {
 			},
 		},
 		Case{
+			ID: "set_tid/pid/pid-max-lowered", Rule: "pid_max lowered at run time through /proc/sys/kernel/pid_max is honoured at every level",
+			Expect: "[s, L] EINVAL; [L, F] EINVAL; [s, L-1] nspid [s L-1]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
+			// pid_max is global: lowering it under other cases would
+			// change their answers. Restored before the case ends.
+			Exclusive: true,
+			Run: func(t *T) {
+				f := t.Free(2)
+				low := f[0] + 1 // f[0], the band's top free PID, stays the largest valid one
+				restore := setPidMax(t, int(low))
+				defer restore()
+				s := t.small(10)
+				t.Require("[s, L]: L at level 0", Errno(unix.EINVAL), t.Clone(Call{SetTID: []int32{s, low}}))
+				t.Require("[L, F]: L at level 1", Errno(unix.EINVAL), t.Clone(Call{SetTID: []int32{low, f[1]}}))
+				tid := []int32{s, low - 1}
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
 			ID: "set_tid/pid/in-use-by-zombie", Rule: "an unreaped zombie still holds its PID → EEXIST",
 			Expect: "EEXIST", Needs: SetTID,
 			Run: func(t *T) {
@@ -104,4 +125,23 @@ func otherThread() (tid int, release func()) {
 		<-stop
 	}()
 	return <-got, func() { close(stop) }
+}
+
+// setPidMax writes /proc/sys/kernel/pid_max and returns the function that
+// writes the old value back, which the case must call on every path
+// (deferred: Fatalf and Require unwind through it).
+func setPidMax(t *T, v int) (restore func()) {
+	const path = "/proc/sys/kernel/pid_max"
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read pid_max: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(v)), 0); err != nil {
+		t.Fatalf("lower pid_max to %d: %v", v, err)
+	}
+	return func() {
+		if err := os.WriteFile(path, old, 0); err != nil {
+			t.Fatalf("restore pid_max %s: %v", strings.TrimSpace(string(old)), err)
+		}
+	}
 }

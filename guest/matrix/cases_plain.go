@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -17,10 +18,12 @@ import (
 func init() {
 	register("plain",
 		Case{
-			ID: "clone3/plain/ver0", Rule: "a VER0 (64-byte) struct with exit_signal SIGCHLD creates a child",
-			Expect: "success", Needs: Clone3,
+			ID: "clone3/plain/ver0", Rule: "a VER0 (64-byte) struct with exit_signal SIGCHLD creates a child that exits with SIGCHLD",
+			Expect: "success, exit_signal 17, seen by a plain wait", Needs: Clone3,
 			Run: func(t *T) {
-				t.Check(anySuccess(), t.Clone(Call{Size: clone3.SizeVer0, ExitSignal: U64(uint64(unix.SIGCHLD))}))
+				want := anySuccess()
+				want.Note = exitSignalWant(unix.SIGCHLD)
+				t.Check(want, t.Clone(Call{Size: clone3.SizeVer0, ExitSignal: U64(uint64(unix.SIGCHLD)), ExitSignalNote: true}))
 			},
 		},
 		Case{
@@ -83,9 +86,13 @@ func init() {
 			},
 		},
 		Case{
-			ID: "clone3/plain/exit-signal-zero", Rule: "a child with exit_signal 0 (no signal to the parent) is created",
-			Expect: "success", Needs: Clone3,
-			Run: func(t *T) { t.Check(anySuccess(), t.Clone(Call{ExitSignal: U64(0)})) },
+			ID: "clone3/plain/exit-signal-zero", Rule: "a child with exit_signal 0 (no signal to the parent) is created and waited for as a clone child",
+			Expect: "success, exit_signal 0, seen by a __WCLONE wait only", Needs: Clone3,
+			Run: func(t *T) {
+				want := anySuccess()
+				want.Note = exitSignalWant(0)
+				t.Check(want, t.Clone(Call{ExitSignal: U64(0), ExitSignalNote: true}))
+			},
 		},
 		Case{
 			ID: "clone3/plain/clear-sighand-with-sighand", Rule: "CLONE_CLEAR_SIGHAND together with CLONE_SIGHAND → EINVAL",
@@ -123,6 +130,55 @@ func init() {
 			Run: func(t *T) {
 				t.Check(Errno(unix.E2BIG), t.Clone(Call{Flags: unix.CLONE_NEWPID, Size: pageSize() + 8}))
 			},
+		},
+		Case{
+			ID: "clone3/plain/unknown-flag", Rule: "a flag bit clone3 does not know (bit 35) → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: 1 << 35})) },
+		},
+		Case{
+			ID: "clone3/plain/csignal-in-flags", Rule: "CSIGNAL bits in flags (SIGCHLD, as legacy clone took it) → EINVAL: clone3 has exit_signal",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: uint64(unix.SIGCHLD)})) },
+		},
+		Case{
+			ID: "clone3/plain/detached", Rule: "CLONE_DETACHED → EINVAL (the bit is reserved in clone3)",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_DETACHED})) },
+		},
+		Case{
+			ID: "clone3/plain/parent-with-exit-signal", Rule: "CLONE_PARENT with an exit_signal → EINVAL (the parent's parent chooses the signal)",
+			Expect: "EINVAL", Needs: Clone3, Setup: Setup{OwnProcess: true},
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_PARENT, ExitSignal: U64(uint64(unix.SIGCHLD))}))
+			},
+		},
+		Case{
+			ID: "clone3/plain/stack-without-size", Rule: "a stack with stack_size 0 → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Stack: 0x10000000})) },
+		},
+		Case{
+			ID: "clone3/plain/size-without-stack", Rule: "stack_size without a stack → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{StackSize: 4096})) },
+		},
+		Case{
+			ID: "clone3/plain/into-cgroup-ver1", Rule: "CLONE_INTO_CGROUP with a struct too small to hold cgroup (VER1) → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_INTO_CGROUP, Size: clone3.SizeVer1})) },
+		},
+		Case{
+			ID: "clone3/plain/into-cgroup-above-int-max", Rule: "CLONE_INTO_CGROUP with cgroup > INT_MAX → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_INTO_CGROUP, Size: clone3.SizeVer2, Cgroup: 1 << 31}))
+			},
+		},
+		Case{
+			ID: "clone3/plain/pidfd-parent-tid-same-address", Rule: "CLONE_PIDFD and CLONE_PARENT_SETTID writing to one address → EINVAL",
+			Expect: "EINVAL", Needs: Clone3,
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{ParentTIDAtPidFD: true})) },
 		},
 		Case{
 			ID: "clone3/plain/newpid", Rule: "CLONE_NEWPID makes the child PID 1 of a new namespace",
@@ -170,4 +226,15 @@ func clearSighandAnswer(t *T) result.Answer {
 		note += plain + " (parent " + self + ")"
 	}
 	return result.Answer{Note: note}
+}
+
+// exitSignalWant is T.exitSignalNote's answer for a child whose exit
+// signal is sig: a wait without __WALL sees SIGCHLD children only, one
+// with __WCLONE the others.
+func exitSignalWant(sig unix.Signal) string {
+	plain, clone := "yes", "no"
+	if sig != unix.SIGCHLD {
+		plain, clone = "no", "yes"
+	}
+	return fmt.Sprintf("exit_signal %d; plain wait sees it: %s; __WCLONE wait: %s", int(sig), plain, clone)
 }

@@ -143,6 +143,50 @@ func init() {
 			Run:   func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(3)})) },
 		},
 		Case{
+			ID: "set_tid/userns/ancestor-level-taken-eperm", Rule: "a taken PID at a level owned by an ancestor user namespace → EPERM, not EEXIST (container root must not learn which host PIDs exist)",
+			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS, Setup: Setup{Levels: userLevel},
+			Run: func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: append(t.Free(1), 1)})) },
+		},
+		Case{
+			ID: "set_tid/userns/unprivileged-negative-einval", Rule: "without privilege an invalid PID (-1) is EINVAL: the range check comes before the privilege check",
+			Expect: "EINVAL", Needs: SetTID, Setup: Setup{UID: unprivileged},
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: []int32{-1}})) },
+		},
+		Case{
+			ID: "set_tid/userns/unprivileged-pid-max-einval", Rule: "without privilege pid_max is EINVAL, not EPERM",
+			Expect: "EINVAL", Needs: SetTID, Setup: Setup{UID: unprivileged},
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: []int32{int32(t.PidMax)}})) },
+		},
+		Case{
+			ID: "set_tid/userns/cap-checkpoint-restore-only-in-child-userns", Rule: "a non-root uid holding only CAP_CHECKPOINT_RESTORE inside a child user namespace may choose the PID at the level that namespace owns",
+			Expect: "pid F, nspid [F *]", Needs: SetTID | PIDNS | UserNS | CheckpointRestoreCap,
+			Setup: Setup{Levels: userLevel, UID: 1000, AmbientCaps: []uintptr{CapCheckpointRestore}},
+			Run: func(t *T) {
+				tid := t.Free(1)
+				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/cap-checkpoint-restore-child-userns-not-ancestor", Rule: "… and EPERM at the level owned by the initial user namespace",
+			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS | CheckpointRestoreCap,
+			Setup: Setup{Levels: userLevel, UID: 1000, AmbientCaps: []uintptr{CapCheckpointRestore}},
+			Run:   func(t *T) { t.Check(Errno(unix.EPERM), t.Clone(Call{SetTID: t.Free(2)})) },
+		},
+		Case{
+			ID: "set_tid/userns/unprivileged-newuser-newpid", Rule: "an unprivileged uid making CLONE_NEWUSER|CLONE_NEWPID in one call may choose PID 1 of the new namespace, which its new user namespace owns",
+			Expect: "pid *, nspid [1 *]", Needs: SetTID | PIDNS | UserNS, Setup: Setup{UID: unprivileged},
+			Run: func(t *T) {
+				t.Check(t.Want([]int32{1}, true), t.Clone(Call{Flags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, SetTID: []int32{1}}))
+			},
+		},
+		Case{
+			ID: "set_tid/userns/unprivileged-newuser-newpid-outer-eperm", Rule: "… but not its PID in the caller's namespace: [1, F] → EPERM",
+			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS, Setup: Setup{UID: unprivileged},
+			Run: func(t *T) {
+				t.Check(Errno(unix.EPERM), t.Clone(Call{Flags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, SetTID: append([]int32{1}, t.Free(1)...)}))
+			},
+		},
+		Case{
 			ID: "set_tid/userns/nonroot-in-owner-userns", Rule: "a non-root uid inside the owning user namespace has no capability → EPERM",
 			Expect: "EPERM", Needs: SetTID | PIDNS | UserNS,
 			Setup: Setup{Levels: userLevel, UID: 1000},

@@ -237,7 +237,7 @@ func All() []Case {
 }
 
 // Groups are the case groups, in run order.
-var Groups = []string{"probe", "plain", "args", "pid", "nested", "userns", "hygiene", "concurrency", "threads"}
+var Groups = []string{"probe", "plain", "args", "pid", "nested", "lifecycle", "setns", "userns", "hygiene", "concurrency", "threads"}
 
 func groupRank(g string) int {
 	for i, x := range Groups {

@@ -1,12 +1,14 @@
 package matrix
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -39,7 +41,15 @@ type T struct {
 	res      result.Case
 	decided  bool
 	poisoned bool
-	unshared bool // the body moved its children into a new PID namespace
+	// below is how many PID namespace levels below the caller its
+	// children land without CLONE_NEWPID: 1 after unshare(CLONE_NEWPID),
+	// more after a setns into a descendant.
+	below int
+	// inconsistent, when set, fails the case whatever it checks: the
+	// kernel's answers disagreed with each other (clone3's return value
+	// and the child's own NSpid).
+	inconsistent string
+	cleanup      []func() // run when the body ends, last first
 	used     map[int]bool
 	nextFree int
 }
@@ -96,6 +106,9 @@ const MaxSlots = 4
 func RunBody(c Case, t *T) (res result.Case) {
 	start := time.Now()
 	defer func() {
+		for i := len(t.cleanup) - 1; i >= 0; i-- {
+			t.cleanup[i]()
+		}
 		if r := recover(); r != nil && r != errFatal {
 			t.res.Outcome = result.Error
 			t.res.Reason = fmt.Sprintf("case body panicked: %v", r)
@@ -131,6 +144,10 @@ func (t *T) Infof(format string, args ...any) {
 func (t *T) Check(want, got result.Answer) {
 	t.res.Expected, t.res.Observed = &want, &got
 	t.decided = true
+	if t.inconsistent != "" {
+		t.res.Outcome, t.res.Reason = result.Fail, t.inconsistent
+		return
+	}
 	if want.Matches(got) {
 		t.res.Outcome = result.Pass
 		return
@@ -150,12 +167,15 @@ func (t *T) Fail(want, got result.Answer, reason string) {
 // Require checks an intermediate step of a multi-step case: when got does
 // not match want, the case fails right there with the step named.
 func (t *T) Require(step string, want, got result.Answer) {
-	if want.Matches(got) {
+	if want.Matches(got) && t.inconsistent == "" {
 		return
 	}
 	t.res.Expected, t.res.Observed = &want, &got
 	t.res.Outcome = result.Fail
 	t.res.Reason = fmt.Sprintf("%s: expected %s, got %s", step, want, got)
+	if t.inconsistent != "" {
+		t.res.Reason = step + ": " + t.inconsistent
+	}
 	t.decided = true
 	panic(errFatal)
 }
@@ -213,6 +233,19 @@ type Call struct {
 	// not also be explained by CLONE_PIDFD (which 6.1 refuses together
 	// with CLONE_THREAD).
 	NoPidFD bool
+	// PidFDPtr, when non-zero, replaces the address the kernel writes
+	// the pidfd to (an unwritable one makes clone3 fail after alloc_pid).
+	PidFDPtr uint64
+	// ParentTIDAtPidFD adds CLONE_PARENT_SETTID with parent_tid at the
+	// pidfd's address.
+	ParentTIDAtPidFD bool
+	// Stack and StackSize set the child's stack fields.
+	Stack, StackSize uint64
+	// ExitSignalNote (a child of the initial namespace only) reports in
+	// the answer's note the child's exit_signal from /proc/PID/stat and
+	// which waits see it: one without __WALL finds only SIGCHLD children,
+	// one with __WCLONE only the others.
+	ExitSignalNote bool
 }
 
 // SizeZero asks Clone for a struct size of literally 0.
@@ -243,6 +276,14 @@ func (t *T) Clone(c Call) result.Answer {
 	if c.SetTIDSize != nil {
 		a.SetTIDSize = *c.SetTIDSize
 	}
+	if c.PidFDPtr != 0 {
+		a.PidFD = c.PidFDPtr
+	}
+	if c.ParentTIDAtPidFD {
+		a.Flags |= unix.CLONE_PARENT_SETTID
+		a.ParentTID = a.PidFD
+	}
+	a.Stack, a.StackSize = c.Stack, c.StackSize
 	if c.ExitSignal != nil {
 		a.ExitSignal = *c.ExitSignal
 	}
@@ -291,19 +332,32 @@ func (t *T) Clone(c Call) result.Answer {
 		return result.Answer{PID: pid, NSpid: []int{pid}}
 	}
 	defer unix.Close(int(*pidfd))
-	if t.Depth == 0 && !t.unshared && c.Flags&unix.CLONE_NEWPID == 0 {
-		// A child of the initial PID namespace alone: its NSpid is its
-		// PID, nothing to read from /proc (which costs a millisecond
-		// under TCG). Wait for it as the other path does.
+	if t.Depth == 0 && t.below == 0 && c.Flags&unix.CLONE_NEWPID == 0 {
+		// A child of the initial PID namespace alone: its PID there is
+		// its global one, so its status is read at once, without asking
+		// the pidfd first. The NSpid chain is the kernel's, not clone3's
+		// return value, as at every other depth.
 		info := clone3.Heap[unix.Siginfo]()
-		opts := unix.WEXITED | unix.WALL
-		if c.KeepZombie {
-			opts |= unix.WNOWAIT
-		}
-		if err := t.wait(pid, info, opts); err != nil {
+		if err := t.wait(pid, info, unix.WEXITED|unix.WALL|unix.WNOWAIT); err != nil {
 			t.Fatalf("wait for child %d: %v", pid, err)
 		}
-		return result.Answer{PID: pid, NSpid: []int{pid}}
+		ns, err := clone3.NSpid(pid)
+		if err != nil {
+			t.Fatalf("inspect child %d: %v", pid, err)
+		}
+		ans := result.Answer{PID: pid, NSpid: reversed(ns)}
+		if len(ns) != 1 || ns[0] != pid {
+			t.inconsistent = fmt.Sprintf("clone3 returned %d, but the child's NSpid in the initial namespace is %v", pid, ns)
+		}
+		if c.ExitSignalNote {
+			ans.Note = t.exitSignalNote(pid)
+		}
+		if !c.KeepZombie {
+			if err := t.wait(pid, info, unix.WEXITED|unix.WALL); err != nil {
+				t.Fatalf("reap child %d: %v", pid, err)
+			}
+		}
+		return ans
 	}
 	child, err := clone3.ReapPidfdHint(t.wait, pid, int(*pidfd), t.hint(c), !c.KeepZombie)
 	if err != nil {
@@ -316,14 +370,55 @@ func (t *T) Clone(c Call) result.Answer {
 // the PID at every level, the global one included: the child's status can
 // then be read without first asking its pidfd for its global PID.
 func (t *T) hint(c Call) clone3.Hint {
-	levels := t.Depth + 1
-	if c.Flags&unix.CLONE_NEWPID != 0 || t.unshared {
+	levels := t.Depth + 1 + t.below
+	if c.Flags&unix.CLONE_NEWPID != 0 {
 		levels++
 	}
 	if c.SetTIDPtr != 0 || c.SetTIDSize != nil || len(c.SetTID) != levels {
 		return clone3.Hint{}
 	}
 	return clone3.Hint{GPID: int(c.SetTID[levels-1]), Level: t.Depth, Levels: levels}
+}
+
+// exitSignalNote describes the exit signal of pid, an exited child of the
+// initial namespace not yet reaped: the value in /proc/PID/stat (field
+// 38) and whether waits without __WALL see it, with and without
+// __WCLONE. A wait without __WALL selects children by their exit signal,
+// so this is the signal as the parent experiences it.
+func (t *T) exitSignalNote(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", clone3.ProcRoot, pid))
+	if err != nil {
+		t.Fatalf("read stat of child %d: %v", pid, err)
+	}
+	sig := "?"
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 {
+		if f := strings.Fields(string(b[i+1:])); len(f) > 35 {
+			sig = f[35] // field 38; fields after the command start at 3
+		}
+	}
+	seen := func(opts int) string {
+		info := clone3.Heap[unix.Siginfo]()
+		err := t.wait(pid, info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|opts)
+		switch {
+		case err == unix.ECHILD:
+			return "no"
+		case err != nil:
+			return err.Error()
+		case siginfoPID(info) == int32(pid):
+			return "yes"
+		}
+		return "not yet exited"
+	}
+	return fmt.Sprintf("exit_signal %s; plain wait sees it: %s; __WCLONE wait: %s", sig, seen(0), seen(unix.WCLONE))
+}
+
+// Via makes f's calls come from px, a process at depth whose children
+// land below levels deeper, and restores t's own caller afterwards.
+func (t *T) Via(px *clone3.Proxy, depth, below int, f func()) {
+	opx, odepth, obelow := t.px, t.Depth, t.below
+	t.px, t.Depth, t.below = px, depth, below
+	defer func() { t.px, t.Depth, t.below = opx, odepth, obelow }()
+	f()
 }
 
 // Reap reaps a child left by a KeepZombie call.
@@ -405,4 +500,10 @@ func (t *T) GuardedArray(vals []int32) uint64 {
 		*(*int32)(unsafe.Pointer(&m[off+4*i])) = v
 	}
 	return uint64(uintptr(unsafe.Pointer(&m[off])))
+}
+
+// siginfoPID is si_pid of a waitid answer: the first word after the three
+// ints and the padding x/sys/unix names.
+func siginfoPID(info *unix.Siginfo) int32 {
+	return *(*int32)(unsafe.Add(unsafe.Pointer(info), 16))
 }
