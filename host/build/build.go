@@ -15,7 +15,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/internal/proc"
 )
 
 // recipe changes whenever the way a kernel is built changes, so that old
@@ -153,26 +153,50 @@ func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 
 // load validates a spec and reads everything the cache key depends on.
 func load(ctx context.Context, s Spec) (*inputs, error) {
-	in := &inputs{spec: s}
 	if s.Tree == "" {
 		return nil, &InputError{errors.New("no kernel source tree given")}
 	}
-	tree, err := filepath.Abs(s.Tree)
+	in, err := readInputs(s)
 	if err != nil {
-		return nil, &InputError{err}
+		return nil, err
 	}
-	in.tree = tree
-	if fi, err := os.Stat(filepath.Join(tree, "Makefile")); err != nil || !fi.Mode().IsRegular() {
-		return nil, &InputError{fmt.Errorf("%s is not a kernel source tree (no top-level Makefile)", tree)}
+	if in.identity, err = treeIdentity(ctx, in.tree); err != nil {
+		return nil, fmt.Errorf("identify source tree %s: %w", in.tree, err)
 	}
-	if _, err := os.Stat(filepath.Join(tree, "kernel", "fork.c")); err != nil {
-		return nil, &InputError{fmt.Errorf("%s is not a kernel source tree (no kernel/fork.c)", tree)}
-	}
-	if in.version, err = treeVersion(tree); err != nil {
-		return nil, &InputError{err}
-	}
-	if in.identity, err = treeIdentity(ctx, tree); err != nil {
-		return nil, fmt.Errorf("identify source tree %s: %w", tree, err)
+	in.toolchain = toolchain(ctx)
+	return in, nil
+}
+
+// CheckInputs reads and validates everything a spec names except what
+// needs the tree's contents: the tree itself when given (a few stats), the
+// base config, every fragment and every patch. Callers run it before they
+// download or unpack a default tree, so that a typo costs nothing. Its
+// errors are *InputError.
+func CheckInputs(s Spec) error {
+	_, err := readInputs(s)
+	return err
+}
+
+// readInputs is load without the slow parts (the tree's identity, the
+// toolchain); an empty Tree is left for the caller's default.
+func readInputs(s Spec) (*inputs, error) {
+	in := &inputs{spec: s}
+	var err error
+	if s.Tree != "" {
+		tree, err := filepath.Abs(s.Tree)
+		if err != nil {
+			return nil, &InputError{err}
+		}
+		in.tree = tree
+		if fi, err := os.Stat(filepath.Join(tree, "Makefile")); err != nil || !fi.Mode().IsRegular() {
+			return nil, &InputError{fmt.Errorf("--tree %s is not a kernel source tree (no top-level Makefile)", tree)}
+		}
+		if _, err := os.Stat(filepath.Join(tree, "kernel", "fork.c")); err != nil {
+			return nil, &InputError{fmt.Errorf("--tree %s is not a kernel source tree (no kernel/fork.c)", tree)}
+		}
+		if in.version, err = treeVersion(tree); err != nil {
+			return nil, &InputError{err}
+		}
 	}
 	if s.Base == "" {
 		s.Base = DefaultBase
@@ -180,7 +204,7 @@ func load(ctx context.Context, s Spec) (*inputs, error) {
 	}
 	if !namedBases[s.Base] {
 		if in.baseData, err = os.ReadFile(s.Base); err != nil {
-			return nil, &InputError{fmt.Errorf("base config %q is neither %s nor a readable .config: %w", s.Base, strings.Join(sortedKeys(namedBases), ", "), err)}
+			return nil, &InputError{fmt.Errorf("--base %q is neither %s nor a readable .config: %w", s.Base, strings.Join(sortedKeys(namedBases), ", "), unwrapPath(err))}
 		}
 	}
 	for _, fr := range s.Fragments {
@@ -203,7 +227,6 @@ func load(ctx context.Context, s Spec) (*inputs, error) {
 	for _, p := range in.patches {
 		in.patchInfo = append(in.patchInfo, PatchInfo{FileHash: FileHash{Path: p.Source, SHA256: sha(p.Data)}, Index: p.Index, Subject: p.Subject})
 	}
-	in.toolchain = toolchain(ctx)
 	return in, nil
 }
 
@@ -335,7 +358,7 @@ func toolchain(ctx context.Context) string {
 }
 
 func output(ctx context.Context, dir, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := proc.Command(ctx, name, args...)
 	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -451,7 +474,7 @@ func prepareSource(ctx context.Context, in *inputs, src string, log io.Writer, p
 		}
 		progress(fmt.Sprintf("applying %s: %s", filepath.Base(p.Source), p.Subject))
 		var errb bytes.Buffer
-		cmd := exec.CommandContext(ctx, "git", "apply", "--verbose", "-p1", "-")
+		cmd := proc.Command(ctx, "git", "apply", "--verbose", "-p1", "-")
 		cmd.Dir = tmp
 		// Outside any repository git apply patches plain files; keep it
 		// from finding one above the cache.
@@ -546,7 +569,7 @@ var compileStep = regexp.MustCompile(`^\s+(CC|LD|AS|AR|OBJCOPY|GEN|HOSTCC)\s+(\S
 // makeKernel runs make with the output in the log and a status line every
 // ProgressEvery.
 func makeKernel(ctx context.Context, src, obj string, o Options, log io.Writer, logPath, target string) error {
-	cmd := exec.CommandContext(ctx, "make", "O="+obj, fmt.Sprintf("-j%d", o.Jobs), target)
+	cmd := proc.Command(ctx, "make", "O="+obj, fmt.Sprintf("-j%d", o.Jobs), target)
 	cmd.Dir = src
 	// Fixed user and host keep the version string free of this machine.
 	cmd.Env = append(os.Environ(), "KBUILD_BUILD_USER=vmtest", "KBUILD_BUILD_HOST=vmtest")
@@ -614,7 +637,7 @@ func firstBuildError(logPath string) string {
 }
 
 func runLogged(ctx context.Context, dir string, log io.Writer, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := proc.Command(ctx, name, args...)
 	cmd.Dir = dir
 	fmt.Fprintf(log, "$ %s %s\n", name, strings.Join(args, " "))
 	var errb bytes.Buffer

@@ -3,6 +3,8 @@ package build
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"io/fs"
 	"fmt"
 	"os"
 	"regexp"
@@ -56,12 +58,12 @@ func ParsePatches(path string, data []byte) ([]Patch, error) {
 		p := Patch{Source: path, Index: i + 1, Data: c}
 		p.Subject, p.Files = scanPatch(c)
 		if len(p.Files) == 0 {
-			return nil, fmt.Errorf("patch %s (message %d%s) contains no diff: give git format-patch output, an mbox or a unified diff", path, i+1, subjectSuffix(p.Subject))
+			return nil, fmt.Errorf("--patch %s (message %d%s) contains no diff: give git format-patch output, an mbox or a unified diff", path, i+1, subjectSuffix(p.Subject))
 		}
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("patch %s is empty", path)
+		return nil, fmt.Errorf("--patch %s is empty", path)
 	}
 	return out, nil
 }
@@ -112,7 +114,7 @@ func ReadPatches(paths []string) ([]Patch, error) {
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("read patch: %w", err)
+			return nil, fmt.Errorf("--patch %s: %w", p, unwrapPath(err))
 		}
 		ps, err := ParsePatches(p, data)
 		if err != nil {
@@ -121,4 +123,14 @@ func ReadPatches(paths []string) ([]Patch, error) {
 		all = append(all, ps...)
 	}
 	return all, nil
+}
+
+// unwrapPath drops the path an *fs.PathError repeats: the message names
+// the file already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -8,10 +8,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/vmtest/vmtest/internal/proc"
 )
 
 // DebianMeta is the metapackage whose dependency names the current kernel.
@@ -69,7 +70,7 @@ func DebianKernel(ctx context.Context, cacheDir string) (string, error) {
 }
 
 func run(ctx context.Context, dir, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := proc.Command(ctx, name, args...)
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
