@@ -14,52 +14,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/build"
 	"github.com/vmtest/vmtest/host/compare"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/result"
 )
 
 // side is one kernel of a comparison as given on the command line.
 type side struct {
 	label string // "base" or "patched"
-	arg   string // what the user passed
-	// Exactly one of these is set once resolved.
-	resultDir string
-	spec      *build.Spec
-	cfgs      []string
-	kernel    string // bzImage path (given or built)
+	ref   *run.KernelRef
+	flag  string // --base or --kernel
 
+	kernel   string // bzImage path (given, downloaded or built)
 	manifest *build.Manifest
-	prepared *run.Prepared
 	res      *run.Result
 	err      error
-}
-
-// resolveSide decides what a --base/--kernel value is: an earlier result
-// directory, a build spec or a bzImage.
-func resolveSide(label, arg string) (*side, error) {
-	s := &side{label: label, arg: arg}
-	switch {
-	case arg == "":
-		return nil, fmt.Errorf("no %s kernel given", label)
-	case build.IsSpec(arg):
-		sp, cfgs, err := build.ParseSpec(arg)
-		if err != nil {
-			return nil, err
-		}
-		s.spec, s.cfgs = &sp, cfgs
-	default:
-		fi, err := os.Stat(arg)
-		if err == nil && fi.IsDir() {
-			if _, err := os.Stat(filepath.Join(arg, "result.json")); err != nil {
-				return nil, fmt.Errorf("%s: %s is a directory without result.json (give a bzImage, a build spec or an earlier result directory)", label, arg)
-			}
-			s.resultDir = arg
-		} else {
-			s.kernel = arg // run.Prepare checks it
-		}
-	}
-	return s, nil
 }
 
 // prefixWriter prefixes each line, so two VMs' progress can share stderr.
@@ -90,78 +61,75 @@ type Comparison struct {
 	Patched     sideJSON                `json:"patched"`
 	Summary     map[compare.Verdict]int `json:"summary"`
 	Regressions []string                `json:"regressions"`
-	Cases       []compare.Case          `json:"cases"`
+	// Flaky lists the cases that regressed at first and gave another
+	// answer when re-run; Confirm is how many re-run rounds there were.
+	Flaky   []string       `json:"flaky"`
+	Confirm int            `json:"confirm_rounds"`
+	Cases   []compare.Case `json:"cases"`
 }
 
 type sideJSON struct {
 	Source string          `json:"source"`
-	Kind   string          `json:"kind"` // bzimage, build, result
+	Kind   string          `json:"kind"` // bzimage, debian, build, result
 	Build  *build.Manifest `json:"build,omitempty"`
 	Result *run.Result     `json:"result"`
 }
 
 func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	baseArg := fs.String("base", "", "base (unpatched) kernel: a bzImage, a build spec (build[:tree=DIR,config=FRAG,patch=FILE,...]) or an earlier result directory")
-	patchedArg := fs.String("kernel", "", "patched kernel: a bzImage, a build spec or an earlier result directory")
-	out := fs.String("out", "", "comparison directory (default results/compare-<time>)")
+	baseArg := fs.String("base", "", "base (unpatched) kernel: a bzImage, debian, a build spec (build[:tree=DIR,config=FRAG,patch=FILE,...]) or an earlier result directory")
+	patchedArg := fs.String("kernel", "", "patched kernel: a bzImage, debian, a build spec or an earlier result directory")
+	out := fs.String("out", "", "comparison directory (default results/compare-<time>); an existing one must be an earlier vmtest result, replaced only with --force")
+	force := fs.Bool("force", false, "replace the earlier vmtest result --out names")
 	accel := fs.String("accel", "auto", "auto, kvm or tcg")
 	var cases caseFlag
 	fs.Var(&cases, "case", "run only cases whose ID matches this glob (repeatable)")
 	qemuBin := fs.String("qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
 	cache := fs.String("cache", "", "cache directory (default ~/.cache/vmtest)")
-	jobs := fs.Int("j", 0, "parallel make jobs for build specs (default: number of CPUs)")
+	jobs := 0
+	fs.Var(countFlag{&jobs, 1}, "j", "parallel make jobs for build specs (default: number of CPUs)")
+	confirm := 1
+	fs.Var(countFlag{&confirm, 0}, "confirm", "re-run every case that regressed this many times in fresh VMs on both kernels; one whose answers disagree is flaky, not a regression (0: no re-runs)")
 	jsonOut := fs.Bool("json", false, "print comparison.json instead of the table")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vmtest compare: unexpected argument %q (kernels are given with --base and --kernel)\n", fs.Arg(0))
-		return exitUsage
+	opts := run.Options{Accel: *accel, Cases: cases, QEMU: *qemuBin, CacheDir: *cache}
+	// Every flag and both sides are checked before anything is built or
+	// booted: a corrupt base result must not cost the patched kernel's run.
+	if err := opts.Check(); err != nil {
+		return reportErr(stderr, "vmtest compare", err)
+	}
+	if err := run.CheckOut(*out, *force); err != nil {
+		return reportErr(stderr, "vmtest compare", err)
 	}
 	var sides []*side
-	for _, a := range [][2]string{{"base", *baseArg}, {"patched", *patchedArg}} {
-		s, err := resolveSide(a[0], a[1])
+	for _, a := range [][3]string{{"base", "--base", *baseArg}, {"patched", "--kernel", *patchedArg}} {
+		ref, err := run.ParseKernel(a[1], a[2], true)
 		if err != nil {
-			fmt.Fprintf(stderr, "vmtest compare: %v\n", err)
-			return exitUsage
+			return reportErr(stderr, "vmtest compare", err)
 		}
-		sides = append(sides, s)
+		sides = append(sides, &side{label: a[0], flag: a[1], ref: ref, res: ref.Result})
 	}
-	opts := func(s *side) run.Options {
-		return run.Options{Kernel: s.kernel, Accel: *accel, Cases: cases, QEMU: *qemuBin, CacheDir: *cache}
-	}
-	// Check every given bzImage before building anything: bad input must
-	// not cost a kernel build.
+	// Downloads and builds run one after the other: each build already
+	// uses every CPU.
 	for _, s := range sides {
-		if s.kernel != "" {
-			p, err := run.Prepare(opts(s))
-			if err != nil {
-				fmt.Fprintf(stderr, "vmtest compare: %s: ", s.label)
-				return reportErr(stderr, err)
-			}
-			s.prepared = p
-		}
-	}
-	// Builds run one after the other: each already uses every CPU.
-	for _, s := range sides {
-		if s.spec == nil {
+		if !s.ref.Bootable() {
 			continue
 		}
-		m, err := buildKernel(ctx, *s.spec, s.cfgs, *cache, *jobs, func(l string) { fmt.Fprintf(stderr, "%s build: %s\n", s.label, l) })
+		k, m, err := s.ref.Obtain(ctx, run.ObtainOptions{CacheDir: *cache, Jobs: jobs, Progress: func(l string) { fmt.Fprintf(stderr, "%s build: %s\n", s.label, l) }})
 		if err != nil {
-			return buildErr(stderr, "vmtest compare: "+s.label, err)
+			return obtainErr(ctx, stderr, "vmtest compare: "+s.label, err)
 		}
-		s.manifest, s.kernel = m, m.BzImage
-		if m.Cached {
+		s.kernel, s.manifest = k, m
+		if m != nil && m.Cached {
 			fmt.Fprintf(stderr, "%s build: cached %s\n", s.label, m.BzImage)
 		}
-		p, err := run.Prepare(opts(s))
-		if err != nil {
-			return reportErr(stderr, err)
+		o := opts
+		o.Kernel = k
+		if _, err := run.Prepare(o); err != nil {
+			return reportErr(stderr, "vmtest compare: "+s.label, err)
 		}
-		s.prepared = p
 	}
 
 	outDir := *out
@@ -170,51 +138,73 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	outDir, _ = filepath.Abs(outDir)
 	if err := os.MkdirAll(filepath.Dir(outDir), 0o755); err != nil {
-		fmt.Fprintf(stderr, "vmtest compare: %v\n", err)
+		fmt.Fprintf(stderr, "vmtest compare: create %s: %v\n", filepath.Dir(outDir), err)
 		return exitInfra
 	}
-	stage, err := os.MkdirTemp(filepath.Dir(outDir), "."+filepath.Base(outDir)+".partial-")
+	stage, err := run.MkdirTemp(filepath.Dir(outDir), "."+filepath.Base(outDir)+".partial-")
 	if err != nil {
-		fmt.Fprintf(stderr, "vmtest compare: %v\n", err)
+		fmt.Fprintf(stderr, "vmtest compare: create the comparison directory: %v\n", err)
 		return exitInfra
 	}
 	defer os.RemoveAll(stage) // a no-op once renamed
 
-	// Both VMs run at once: under TCG each is single-digit seconds of CPU
-	// per case, and the results are independent.
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, s := range sides {
-		if s.resultDir != "" {
-			s.res, s.err = run.Load(s.resultDir)
-			continue
+	if err := runSides(ctx, sides, opts, nil, stage, outDir, "", stderr); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "vmtest compare: interrupted before the VMs started")
+			return exitInterrupted
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o := opts(s)
-			o.Kernel, o.Out, o.FinalDir = s.kernel, filepath.Join(stage, s.label), filepath.Join(outDir, s.label)
-			o.Progress = &prefixWriter{mu: &mu, w: stderr, prefix: fmt.Sprintf("%-8s", s.label+":")}
-			p, err := run.Prepare(o)
-			if err != nil {
-				s.err = err
-				return
-			}
-			s.res, s.err = p.Run(ctx)
-		}()
-	}
-	wg.Wait()
-	for _, s := range sides {
-		if s.err != nil {
-			fmt.Fprintf(stderr, "vmtest compare: %s: ", s.label)
-			return reportErr(stderr, s.err)
-		}
+		return reportErr(stderr, "vmtest compare", err)
 	}
 	base, patched := sides[0], sides[1]
 	cs := compare.Cases(base.res.Cases, patched.res.Cases)
+	// Confirm what looks like a regression before calling it one. Not
+	// when a run already failed as a whole or was interrupted: that is
+	// reported as such.
+	var rounds []compare.Rerun
+	if ids := rerunnable(compare.Regressions(cs)); len(ids) > 0 && confirm > 0 && !infra(sides) && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "confirming %d regressed case(s) in fresh VMs, %d time(s): %s\n", len(ids), confirm, strings.Join(ids, ", "))
+		for i := 1; i <= confirm && ctx.Err() == nil; i++ {
+			round := make([]*side, len(sides))
+			for j, s := range sides {
+				c := *s
+				round[j] = &c
+			}
+			name := fmt.Sprintf("confirm-%d", i)
+			if err := runSides(ctx, round, opts, ids, filepath.Join(stage, name), filepath.Join(outDir, name), fmt.Sprintf("[%s] ", name), stderr); err != nil {
+				if ctx.Err() != nil {
+					break // the first comparison is written below
+				}
+				return reportErr(stderr, "vmtest compare", err)
+			}
+			var r compare.Rerun
+			for j, s := range round {
+				if !s.ref.Bootable() {
+					continue
+				}
+				if s.res.Infra() && ctx.Err() == nil {
+					fmt.Fprintf(stderr, "vmtest compare: %s %s run: %s: %s\n", name, s.label, s.res.Status, s.res.StatusDetail)
+					return exitInfra
+				}
+				m := map[string]result.Outcome{}
+				for _, c := range s.res.Cases {
+					m[c.ID] = c.Outcome
+				}
+				if j == 0 {
+					r.Base = m
+				} else {
+					r.Patched = m
+				}
+			}
+			if ctx.Err() == nil {
+				rounds = append(rounds, r)
+			}
+		}
+		cs = compare.Confirm(cs, rounds)
+	}
 	cmp := Comparison{
 		Base: sideJSONOf(base), Patched: sideJSONOf(patched),
-		Summary: compare.Count(cs), Regressions: compare.Regressions(cs), Cases: cs,
+		Summary: compare.Count(cs), Regressions: compare.Regressions(cs), Flaky: ofVerdict(cs, compare.Flaky),
+		Confirm: len(rounds), Cases: cs,
 	}
 	if cmp.Regressions == nil {
 		cmp.Regressions = []string{}
@@ -232,7 +222,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitInfra
 	}
 	if _, err := os.Stat(outDir); err == nil {
-		os.RemoveAll(outDir)
+		os.RemoveAll(outDir) // CheckOut allowed it: empty, or --force
 	}
 	if err := os.Rename(stage, outDir); err != nil {
 		fmt.Fprintf(stderr, "vmtest compare: write %s: %v\n", outDir, err)
@@ -245,6 +235,10 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stdout, compare.SummaryLine(cs))
 	}
 	fmt.Fprintf(stderr, "comparison: %s (comparison.json, comparison.md)\n", outDir)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "vmtest compare: interrupted; the comparison holds the cases that ran")
+		return exitInterrupted
+	}
 	for _, s := range sides {
 		if s.res.Infra() {
 			fmt.Fprintf(stderr, "vmtest compare: %s run: %s: %s\n", s.label, s.res.Status, s.res.StatusDetail)
@@ -254,6 +248,9 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitInfra
 		}
 	}
+	if len(cmp.Flaky) > 0 {
+		fmt.Fprintf(stderr, "vmtest compare: %d flaky (not regressions): %s\n", len(cmp.Flaky), strings.Join(cmp.Flaky, ", "))
+	}
 	if len(cmp.Regressions) > 0 {
 		fmt.Fprintf(stderr, "vmtest compare: %d regressed: %s\n", len(cmp.Regressions), strings.Join(cmp.Regressions, ", "))
 		return exitFailed
@@ -261,19 +258,82 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitOK
 }
 
-func sideJSONOf(s *side) sideJSON {
-	j := sideJSON{Source: s.arg, Build: s.manifest, Result: s.res}
-	switch {
-	case s.resultDir != "":
-		j.Kind = "result"
-	case s.spec != nil:
-		j.Kind = "build"
-	default:
-		j.Kind = "bzimage"
+// runSides boots every bootable side at once, each into dir/<label>
+// (final/<label> once dir is renamed), with only the given case IDs when
+// ids is set. Under TCG each VM keeps one host CPU busy and the results are
+// independent, so they run in parallel.
+func runSides(ctx context.Context, sides []*side, opts run.Options, ids []string, dir, final, prefix string, stderr io.Writer) error {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	return j
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range sides {
+		if !s.ref.Bootable() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := opts
+			if ids != nil {
+				o.Cases = ids
+			}
+			o.Kernel, o.Out, o.FinalDir = s.kernel, filepath.Join(dir, s.label), filepath.Join(final, s.label)
+			o.Progress = &prefixWriter{mu: &mu, w: stderr, prefix: fmt.Sprintf("%s%-8s", prefix, s.label+":")}
+			p, err := run.Prepare(o)
+			if err != nil {
+				s.err = err
+				return
+			}
+			s.res, s.err = p.Run(ctx)
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, s := range sides {
+		if s.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.label, s.err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rerunnable keeps the IDs the matrix still has: a case only an earlier
+// result directory knows cannot be run again.
+func rerunnable(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if _, ok := matrix.Lookup(id); ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func infra(sides []*side) bool {
+	for _, s := range sides {
+		if s.res.Infra() {
+			return true
+		}
+	}
+	return false
+}
+
+func ofVerdict(cs []compare.Case, v compare.Verdict) []string {
+	ids := []string{}
+	for _, c := range cs {
+		if c.Verdict == v {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+func sideJSONOf(s *side) sideJSON {
+	return sideJSON{Source: s.ref.Arg, Build: s.manifest, Result: s.res, Kind: string(s.ref.Kind)}
 }
 
 func mdSide(s *side) compare.Side {
-	return compare.Side{Label: s.label, Kernel: s.res.Kernel.Release, Source: s.arg, Accel: s.res.Accel, Summary: s.res.Summary}
+	return compare.Side{Label: s.label, Kernel: s.res.Kernel.Release, Source: s.ref.Arg, Accel: s.res.Accel, Summary: s.res.Summary}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"testing"
 
 	"github.com/vmtest/vmtest/host/run"
@@ -33,10 +34,23 @@ func TestExitStatus(t *testing.T) {
 		{"run timeout", run.RunTimeout, nil, 3},
 		{"no done record", run.NoDone, cases(result.Pass), 3},
 		{"qemu failed", run.QEMUFailed, nil, 3},
+		{"interrupted", run.Interrupted, cases(result.Pass, result.Error), 130},
 	} {
 		res := &run.Result{Status: tc.status, Cases: tc.cases}
-		if got := exitStatus(res); got != tc.want {
+		if got := exitStatus(context.Background(), res); got != tc.want {
 			t.Errorf("%s: exit %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestExitStatusCancelled: a run whose context was cancelled (SIGINT,
+// SIGTERM) exits 130 whatever status the run recorded.
+func TestExitStatusCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, st := range []run.Status{run.Completed, run.RunTimeout, run.Interrupted} {
+		if got := exitStatus(ctx, &run.Result{Status: st}); got != exitInterrupted {
+			t.Errorf("%s after a cancel: exit %d, want %d", st, got, exitInterrupted)
 		}
 	}
 }

@@ -3,8 +3,8 @@
 // agent and runs the clone3() set_tid conformance matrix.
 //
 // Exit status: 0 no case failed; 1 a case failed; 2 bad input or usage
-// (nothing booted); 3 infrastructure failure (no boot, kernel crash,
-// timeout, missing done record).
+// (nothing built or booted); 3 infrastructure failure (no boot, kernel
+// crash, timeout, missing done record); 130 interrupted (SIGINT, SIGTERM).
 //
 // The same binary is the guest agent: as PID 1 (the initramfs's /init) or
 // with the hidden first argument agent.CaseArg it runs guest code instead.
@@ -25,7 +25,6 @@ import (
 	"github.com/vmtest/vmtest/guest/agent"
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/build"
-	"github.com/vmtest/vmtest/host/fetch"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
 )
@@ -36,6 +35,8 @@ const (
 	exitFailed = 1
 	exitUsage  = 2
 	exitInfra  = 3
+	// exitInterrupted is what a shell reports for a command SIGINT ended.
+	exitInterrupted = 130
 )
 
 func main() {
@@ -101,11 +102,10 @@ func (c *caseFlag) Set(v string) error {
 
 func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest matrix", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cases caseFlag
 	fs.Var(&cases, "case", "only cases whose ID matches this glob (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	sel, err := matrix.Select(cases)
 	if err != nil {
@@ -119,32 +119,32 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o run.Options
 	var cases caseFlag
 	fs.StringVar(&o.Kernel, "kernel", "", "bzImage to boot; \"debian\" for Debian's packaged kernel (downloaded once into the cache); or a build spec, build[:patch=FILE,config=FRAG,tree=DIR] (see vmtest build)")
 	fs.StringVar(&o.Accel, "accel", "auto", "auto, kvm or tcg; auto uses KVM only if a test guest really runs")
 	fs.Var(&cases, "case", "run only cases whose ID matches this glob (repeatable, comma-separated)")
-	fs.StringVar(&o.Out, "out", "", "result directory (default results/<run-id>)")
+	fs.StringVar(&o.Out, "out", "", "result directory (default results/<run-id>); an existing one must be an earlier vmtest result, replaced only with --force")
+	force := fs.Bool("force", false, "replace the earlier vmtest result --out names")
 	fs.StringVar(&o.QEMU, "qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
 	fs.StringVar(&o.CacheDir, "cache", "", "cache directory (default ~/.cache/vmtest)")
 	fs.StringVar(&o.Debug, "debug", "", "make the guest agent misbehave to test failure handling: panic (PID 1 exits), hang (after the KTAP header), silent (no output), stall (the first case with namespaces or credentials blocks in its proxy), debugcon or uart (results through the debug port or the UART even where a faster channel works)")
-	fs.DurationVar(&o.Timeouts.Boot, "boot-timeout", 0, "time until the guest agent must report (default 20s under KVM, 60s under TCG)")
-	fs.DurationVar(&o.Timeouts.Case, "case-timeout", 0, "time one case may take (default 20s under KVM, 60s under TCG)")
-	fs.DurationVar(&o.Timeouts.Run, "timeout", 0, "time the whole VM may take (default 5m under KVM, 15m under TCG)")
+	fs.Var(durationFlag{&o.Timeouts.Boot}, "boot-timeout", "time until the guest agent must report (default 20s under KVM, 60s under TCG)")
+	fs.Var(durationFlag{&o.Timeouts.Case}, "case-timeout", "time one case may take (default 20s under KVM, 60s under TCG)")
+	fs.Var(durationFlag{&o.Timeouts.Run}, "timeout", "time the whole VM may take (default 5m under KVM, 15m under TCG)")
 	fs.BoolVar(&o.VerboseConsole, "verbose-console", false, "keep the kernel's full boot log in console.log (slower under TCG; oopses and panics are always logged in full)")
 	var appendFlag caseFlag
 	fs.Var(&appendFlag, "append", "extra kernel command-line parameter (repeatable)")
 	runner := fs.String("runner", "proxy", "how cases get their namespaces and credentials: proxy (processes sharing the agent's memory) or exec (re-executing the agent per level; slower, a cross-check)")
 	var execFlag listFlag
 	fs.Var(&execFlag, "exec", "run this static program in the guest instead of the matrix and time it (repeatable; e.g. the upstream clone3 kselftests)")
-	jsonOut := fs.Bool("json", false, "print result.json to stdout instead of the table")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vmtest run: unexpected argument %q (the kernel is given with --kernel)\n", fs.Arg(0))
-		return exitUsage
+	repeat := 1
+	fs.Var(countFlag{&repeat, 1}, "repeat", "boot this many times, one fresh VM after another, and report each case's pass count (--out gets one result directory per boot and "+run.RepeatFile+")")
+	jobs := 0
+	fs.Var(countFlag{&jobs, 1}, "j", "parallel make jobs for a build spec (default: number of CPUs)")
+	jsonOut := fs.Bool("json", false, "print result.json (repeat.json with --repeat) to stdout instead of the table")
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	o.Cases = cases
 	o.Append = appendFlag
@@ -158,37 +158,34 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	o.Progress = stderr
-	if build.IsSpec(o.Kernel) {
-		sp, cfgs, err := build.ParseSpec(o.Kernel)
-		if err != nil {
-			fmt.Fprintf(stderr, "vmtest run: %v\n", err)
-			return exitUsage
-		}
-		m, err := buildKernel(ctx, sp, cfgs, o.CacheDir, 0, func(l string) { fmt.Fprintln(stderr, "build: "+l) })
-		if err != nil {
-			return buildErr(stderr, "vmtest run", err)
-		}
-		o.Kernel = m.BzImage
+	// Every flag is checked before a kernel is downloaded, built or booted.
+	if err := o.Check(); err != nil {
+		return reportErr(stderr, "vmtest run", err)
 	}
-	if o.Kernel == "debian" {
-		cache := o.CacheDir
-		if cache == "" {
-			cache = run.DefaultCacheDir()
-		}
-		k, err := fetch.DebianKernel(ctx, cache)
-		if err != nil {
-			fmt.Fprintf(stderr, "vmtest run: %v\n", err)
-			return exitInfra
-		}
-		o.Kernel = k
+	if err := run.CheckOut(o.Out, *force); err != nil {
+		return reportErr(stderr, "vmtest run", err)
+	}
+	ref, err := run.ParseKernel("--kernel", o.Kernel, false)
+	if err != nil {
+		return reportErr(stderr, "vmtest run", err)
+	}
+	if o.Kernel, _, err = ref.Obtain(ctx, run.ObtainOptions{CacheDir: o.CacheDir, Jobs: jobs, Progress: func(l string) { fmt.Fprintln(stderr, "build: "+l) }}); err != nil {
+		return obtainErr(ctx, stderr, "vmtest run", err)
 	}
 	p, err := run.Prepare(o)
 	if err != nil {
-		return reportErr(stderr, err)
+		return reportErr(stderr, "vmtest run", err)
+	}
+	if repeat > 1 {
+		return runRepeat(ctx, p, repeat, *jsonOut, stdout, stderr)
 	}
 	res, err := p.Run(ctx)
 	if err != nil {
-		return reportErr(stderr, err)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "vmtest run: interrupted before the VM started")
+			return exitInterrupted
+		}
+		return reportErr(stderr, "vmtest run", err)
 	}
 	if *jsonOut {
 		printJSON(stdout, res)
@@ -203,14 +200,50 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "--- console excerpt ---\n%s\n---\n", res.Crash)
 		}
 	}
-	return exitStatus(res)
+	return exitStatus(ctx, res)
 }
 
-// exitStatus maps a finished run to the exit status: an infrastructure
-// failure outranks failed cases, because the cases' outcomes cannot be
-// trusted when the VM did not finish properly.
-func exitStatus(res *run.Result) int {
+// runRepeat boots the prepared kernel n times and reports each case's
+// pass count.
+func runRepeat(ctx context.Context, p *run.Prepared, n int, jsonOut bool, stdout, stderr io.Writer) int {
+	rr, err := p.Repeat(ctx, n)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "vmtest run: interrupted")
+			return exitInterrupted
+		}
+		return reportErr(stderr, "vmtest run", err)
+	}
+	if jsonOut {
+		printJSON(stdout, rr)
+	} else {
+		rr.Report(stdout)
+	}
+	fmt.Fprintf(stderr, "results: %s (%s and one directory per boot)\n", rr.Dir, run.RepeatFile)
+	for _, r := range rr.Runs {
+		if r.Status != run.Completed {
+			fmt.Fprintf(stderr, "vmtest run: boot %s: %s: %s\n", r.Dir, r.Status, r.Detail)
+		}
+	}
 	switch {
+	case ctx.Err() != nil || rr.Status == run.Interrupted:
+		return exitInterrupted
+	case rr.Status != run.Completed:
+		return exitInfra
+	case rr.Failed():
+		return exitFailed
+	}
+	return exitOK
+}
+
+// exitStatus maps a finished run to the exit status: an interrupted run
+// is 130 (as a shell reports a command ended by SIGINT), and an
+// infrastructure failure outranks failed cases, because the cases'
+// outcomes cannot be trusted when the VM did not finish properly.
+func exitStatus(ctx context.Context, res *run.Result) int {
+	switch {
+	case res.Status == run.Interrupted || ctx.Err() != nil:
+		return exitInterrupted
 	case res.Infra():
 		return exitInfra
 	case res.Failed():
@@ -219,14 +252,26 @@ func exitStatus(res *run.Result) int {
 	return exitOK
 }
 
-func reportErr(stderr io.Writer, err error) int {
+// reportErr prints an error on one line and maps it to the exit status:
+// bad input (*run.UsageError, *build.InputError) is 2, anything else 3.
+func reportErr(stderr io.Writer, who string, err error) int {
+	fmt.Fprintf(stderr, "%s: %v\n", who, err)
 	var ue *run.UsageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "vmtest: %v\n", err)
+	var ie *build.InputError
+	if errors.As(err, &ue) || errors.As(err, &ie) {
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "vmtest: %v\n", err)
 	return exitInfra
+}
+
+// obtainErr maps a failed download or build: 130 when interrupted, else
+// as reportErr (a failed build is 3, bad build input 2).
+func obtainErr(ctx context.Context, stderr io.Writer, who string, err error) int {
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "%s: interrupted (no kernel was built or cached)\n", who)
+		return exitInterrupted
+	}
+	return reportErr(stderr, who, err)
 }
 
 func printJSON(w io.Writer, v any) {

@@ -24,10 +24,13 @@ const (
 	StillFailing   Verdict = "still-failing"   // fails on both
 	UnchangedPass  Verdict = "unchanged-pass"  // passes on both
 	Unsupported    Verdict = "unsupported"     // cannot run on the patched kernel, and did not pass on base
+	// Flaky: the first comparison said regressed, but a re-run of the case
+	// in fresh VMs gave another outcome on one side (see Confirm).
+	Flaky Verdict = "flaky"
 )
 
 // Order is the order verdicts are reported in: what needs attention first.
-var Order = []Verdict{Regressed, StillFailing, Fixed, NewlySupported, Unsupported, UnchangedPass}
+var Order = []Verdict{Regressed, Flaky, StillFailing, Fixed, NewlySupported, Unsupported, UnchangedPass}
 
 // Missing is the outcome shown for a case one side did not run (an
 // earlier result from another matrix version).
@@ -68,6 +71,10 @@ type Case struct {
 	PatchedObserved string `json:"patched_observed,omitempty"`
 	BaseReason      string `json:"base_reason,omitempty"`
 	PatchedReason   string `json:"patched_reason,omitempty"`
+	// The outcomes of the confirmation re-runs of a case that regressed
+	// (empty for a side that was not re-run, an earlier result directory).
+	BaseReruns    []result.Outcome `json:"base_reruns,omitempty"`
+	PatchedReruns []result.Outcome `json:"patched_reruns,omitempty"`
 }
 
 // Cases compares two case lists. The order is base's, then any case only
@@ -138,6 +145,51 @@ func Regressions(cs []Case) []string {
 	return ids
 }
 
+// Rerun is one confirmation round: each re-run case's outcome on each
+// side, by ID. A side that was not re-run is nil: its first outcome
+// stands.
+type Rerun struct {
+	Base, Patched map[string]result.Outcome
+}
+
+// Confirm re-judges the regressed cases against confirmation rounds, in
+// which each was run again in fresh VMs on both kernels. A regression
+// stands only when every round gives both sides the outcomes the first
+// comparison saw; any other answer makes the case flaky, which is not a
+// regression. A case a round does not report is missing there, which
+// disagrees too. The rounds' outcomes are kept in the case.
+func Confirm(cs []Case, rounds []Rerun) []Case {
+	out := append([]Case(nil), cs...)
+	for i := range out {
+		c := &out[i]
+		if c.Verdict != Regressed || len(rounds) == 0 {
+			continue
+		}
+		agree := true
+		check := func(m map[string]result.Outcome, first result.Outcome, into *[]result.Outcome) {
+			if m == nil {
+				return
+			}
+			o, ok := m[c.ID]
+			if !ok {
+				o = Missing
+			}
+			*into = append(*into, o)
+			if o != first {
+				agree = false
+			}
+		}
+		for _, r := range rounds {
+			check(r.Base, c.Base, &c.BaseReruns)
+			check(r.Patched, c.Patched, &c.PatchedReruns)
+		}
+		if !agree {
+			c.Verdict = Flaky
+		}
+	}
+	return out
+}
+
 // SummaryLine is "N cases: 3 regressed, 57 newly-supported, ..." in Order.
 func SummaryLine(cs []Case) string {
 	n := Count(cs)
@@ -158,7 +210,7 @@ func Table(w io.Writer, cs []Case) {
 	}
 	fmt.Fprintf(w, "%-*s  %-11s  %-11s  %s\n", width, "CASE", "BASE", "PATCHED", "VERDICT")
 	for _, c := range cs {
-		fmt.Fprintf(w, "%-*s  %-11s  %-11s  %s\n", width, c.ID, c.Base, c.Patched, c.Verdict)
+		fmt.Fprintf(w, "%-*s  %-11s  %-11s  %s%s\n", width, c.ID, c.Base, c.Patched, c.Verdict, reruns(c))
 	}
 }
 
@@ -189,13 +241,36 @@ func Markdown(w io.Writer, base, patched Side, cs []Case) {
 		fmt.Fprintf(w, "\n#### %s (%d)\n\n| case | base | patched | expected | base saw | patched saw |\n|---|---|---|---|---|---|\n", v, n[v])
 		for _, c := range cs {
 			if c.Verdict == v {
-				fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s |\n", c.ID, c.Base, c.Patched, cell(c.Expected), cell(or(c.BaseObserved, c.BaseReason)), cell(or(c.PatchedObserved, c.PatchedReason)))
+				fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s |\n", c.ID, c.Base, c.Patched, cell(c.Expected), cell(or(c.BaseObserved, c.BaseReason)), cell(or(c.PatchedObserved, c.PatchedReason)+reruns(c)))
 			}
 		}
 	}
 	if n[UnchangedPass] > 0 {
 		fmt.Fprintf(w, "\n%d cases pass on both kernels.\n", n[UnchangedPass])
 	}
+}
+
+// reruns describes a case's confirmation re-runs: " (re-run: base pass
+// pass, patched fail pass)", or "" when there were none.
+func reruns(c Case) string {
+	var parts []string
+	for _, side := range []struct {
+		label string
+		os    []result.Outcome
+	}{{"base", c.BaseReruns}, {"patched", c.PatchedReruns}} {
+		if len(side.os) == 0 {
+			continue
+		}
+		var s []string
+		for _, o := range side.os {
+			s = append(s, string(o))
+		}
+		parts = append(parts, side.label+" "+strings.Join(s, " "))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (re-run: " + strings.Join(parts, ", ") + ")"
 }
 
 func outcomes(m map[result.Outcome]int) string {

@@ -120,3 +120,84 @@ func TestMarkdownAndTable(t *testing.T) {
 		t.Errorf("Table:\n%s", tb.String())
 	}
 }
+
+func TestConfirm(t *testing.T) {
+	const (
+		P = result.Pass
+		F = result.Fail
+		E = result.Error
+		U = result.Unsupported
+	)
+	type side = map[string]result.Outcome
+	// One regressed case "c", base pass and patched fail (or error) at
+	// first; each test gives the re-runs' outcomes.
+	for _, tc := range []struct {
+		name          string
+		first         result.Outcome // patched's first outcome
+		rounds        []Rerun
+		want          Verdict
+		base, patched string // the re-runs recorded
+	}{
+		{"no re-run", F, nil, Regressed, "", ""},
+		{"confirmed once", F, []Rerun{{side{"c": P}, side{"c": F}}}, Regressed, "pass", "fail"},
+		{"confirmed three times", F, []Rerun{{side{"c": P}, side{"c": F}}, {side{"c": P}, side{"c": F}}, {side{"c": P}, side{"c": F}}}, Regressed, "pass pass pass", "fail fail fail"},
+		{"patched passes on re-run", F, []Rerun{{side{"c": P}, side{"c": P}}}, Flaky, "pass", "pass"},
+		{"patched passes the second time", F, []Rerun{{side{"c": P}, side{"c": F}}, {side{"c": P}, side{"c": P}}}, Flaky, "pass pass", "fail pass"},
+		{"base fails on re-run", F, []Rerun{{side{"c": F}, side{"c": F}}}, Flaky, "fail", "fail"},
+		// A harness error (a stalled case) that does not come back is a
+		// flake, not a regression.
+		{"error once", E, []Rerun{{side{"c": P}, side{"c": P}}}, Flaky, "pass", "pass"},
+		{"error every time", E, []Rerun{{side{"c": P}, side{"c": E}}}, Regressed, "pass", "error"},
+		{"error then fail", E, []Rerun{{side{"c": P}, side{"c": F}}}, Flaky, "pass", "fail"},
+		{"not reported on re-run", F, []Rerun{{side{"c": P}, side{}}}, Flaky, "pass", "missing"},
+		// An earlier result directory is not re-run: its outcome stands.
+		{"base from a result directory", F, []Rerun{{nil, side{"c": F}}}, Regressed, "", "fail"},
+		{"base from a result directory, flaky", F, []Rerun{{nil, side{"c": P}}}, Flaky, "", "pass"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := Cases(
+				[]result.Case{{ID: "c", Outcome: P}, {ID: "ok", Outcome: P}, {ID: "u", Outcome: U}},
+				[]result.Case{{ID: "c", Outcome: tc.first}, {ID: "ok", Outcome: P}, {ID: "u", Outcome: P}})
+			got := Confirm(cs, tc.rounds)
+			if got[0].Verdict != tc.want {
+				t.Errorf("verdict %s, want %s", got[0].Verdict, tc.want)
+			}
+			join := func(os []result.Outcome) string {
+				var s []string
+				for _, o := range os {
+					s = append(s, string(o))
+				}
+				return strings.Join(s, " ")
+			}
+			if join(got[0].BaseReruns) != tc.base || join(got[0].PatchedReruns) != tc.patched {
+				t.Errorf("re-runs base %q patched %q, want %q and %q", join(got[0].BaseReruns), join(got[0].PatchedReruns), tc.base, tc.patched)
+			}
+			if got[1].Verdict != UnchangedPass || got[2].Verdict != NewlySupported || got[1].PatchedReruns != nil {
+				t.Errorf("cases that did not regress were changed: %+v %+v", got[1], got[2])
+			}
+			if cs[0].Verdict != Regressed {
+				t.Error("Confirm changed its argument")
+			}
+			wantRegressions := ""
+			if tc.want == Regressed {
+				wantRegressions = "c"
+			}
+			if r := strings.Join(Regressions(got), ","); r != wantRegressions {
+				t.Errorf("Regressions = %q, want %q", r, wantRegressions)
+			}
+		})
+	}
+}
+
+func TestTableShowsReruns(t *testing.T) {
+	cs := Confirm(Cases([]result.Case{{ID: "c", Outcome: result.Pass}}, []result.Case{{ID: "c", Outcome: result.Error}}),
+		[]Rerun{{map[string]result.Outcome{"c": result.Pass}, map[string]result.Outcome{"c": result.Pass}}})
+	var tb bytes.Buffer
+	Table(&tb, cs)
+	if !strings.Contains(tb.String(), "flaky (re-run: base pass, patched pass)") {
+		t.Errorf("Table does not show the re-runs:\n%s", tb.String())
+	}
+	if s := SummaryLine(cs); s != "1 cases: 1 flaky" {
+		t.Errorf("SummaryLine = %q", s)
+	}
+}

@@ -179,41 +179,11 @@ func Prepare(opts Options) (*Prepared, error) {
 	if p.kinfo, err = bzimage.Check(opts.Kernel); err != nil {
 		return nil, &UsageError{err}
 	}
-	if p.cases, err = matrix.Select(opts.Cases); err != nil {
-		return nil, &UsageError{err}
+	c, err := opts.check()
+	if err != nil {
+		return nil, err
 	}
-	if p.qemuBin, err = qemu.Find(opts.QEMU); err != nil {
-		return nil, &UsageError{err}
-	}
-	switch opts.Accel {
-	case "", "auto", "kvm", "tcg":
-	default:
-		return nil, &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", opts.Accel)}
-	}
-	switch opts.Debug {
-	case "", "panic", "hang", "silent", "stall", "debugcon", "uart":
-	default:
-		return nil, &UsageError{fmt.Errorf("--debug %q: want panic, hang, silent, stall, debugcon or uart", opts.Debug)}
-	}
-	if p.opts.Agent == "" {
-		if p.opts.Agent, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find own executable: %w", err)
-		}
-	}
-	if err := initramfs.CheckStatic(p.opts.Agent); err != nil {
-		return nil, &UsageError{err}
-	}
-	if len(opts.Exec) > 0 {
-		if len(opts.Cases) > 0 {
-			return nil, &UsageError{errors.New("--exec runs programs instead of the matrix; it does not take --case")}
-		}
-		for _, e := range opts.Exec {
-			if err := initramfs.CheckProgram(e); err != nil {
-				return nil, &UsageError{fmt.Errorf("--exec: %w", err)}
-			}
-		}
-		p.cases = nil
-	}
+	p.cases, p.qemuBin, p.opts.Agent = c.cases, c.qemuBin, c.agent
 	return p, nil
 }
 
@@ -634,7 +604,7 @@ func stageDir(out string) (string, error) {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return "", fmt.Errorf("create %s: %w", parent, err)
 	}
-	d, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
+	d, err := MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
 	if err != nil {
 		return "", fmt.Errorf("create result directory: %w", err)
 	}

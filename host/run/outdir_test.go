@@ -1,0 +1,104 @@
+package run
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestCheckOut(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(rel string, files ...string) string {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(p, f), []byte("{}"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	file := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(file, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		out   string
+		force bool
+		want  string // "" for accepted
+	}{
+		{"default", "", false, ""},
+		{"new", filepath.Join(dir, "new"), false, ""},
+		{"new below new", filepath.Join(dir, "a", "b", "c"), false, ""},
+		{"empty directory", mk("empty"), false, ""},
+		{"regular file", file, false, "is an existing file"},
+		{"regular file, forced", file, true, "is an existing file"},
+		{"below a file", filepath.Join(file, "run"), false, "not a directory"},
+		{"deep below a file", filepath.Join(file, "a", "run"), false, "not a directory"},
+		{"other directory", mk("src", "main.go"), false, "is a directory that is not a vmtest result"},
+		{"other directory, forced", mk("src2", "main.go"), true, "is a directory that is not a vmtest result"},
+		{"earlier run", mk("run", "result.json", "console.log"), false, "pass --force"},
+		{"earlier run, forced", mk("run2", "result.json"), true, ""},
+		{"earlier repeat, forced", mk("rep", RepeatFile), true, ""},
+		{"earlier comparison", mk("cmp", "comparison.json"), false, "pass --force"},
+		{"earlier comparison, forced", mk("cmp2", "comparison.json"), true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckOut(tc.out, tc.force)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ue *UsageError
+			if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--out "+tc.out) {
+				t.Errorf("error %v, want a usage error naming --out %s and saying %q", err, tc.out, tc.want)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(file); string(b) != "mine" {
+		t.Error("CheckOut touched the user's file")
+	}
+}
+
+// TestMkdirTempUmask: result directories get the user's umask, not
+// os.MkdirTemp's 0700.
+func TestMkdirTempUmask(t *testing.T) {
+	old := syscall.Umask(0o22)
+	defer syscall.Umask(old)
+	for _, tc := range []struct {
+		umask int
+		want  os.FileMode
+	}{{0o22, 0o755}, {0o27, 0o750}, {0o77, 0o700}, {0o2, 0o775}} {
+		syscall.Umask(tc.umask)
+		if got := readUmask(); got != os.FileMode(tc.umask) {
+			t.Errorf("readUmask = %o, want %o", got, tc.umask)
+		}
+		d, err := MkdirTemp(t.TempDir(), "x-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != tc.want {
+			t.Errorf("umask %03o: mode %o, want %o", tc.umask, fi.Mode().Perm(), tc.want)
+		}
+		// stageDir, where every run's result directory starts, too.
+		s, err := stageDir(filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi, _ := os.Stat(s); fi.Mode().Perm() != tc.want {
+			t.Errorf("umask %03o: stage directory mode %o, want %o", tc.umask, fi.Mode().Perm(), tc.want)
+		}
+	}
+}
