@@ -47,7 +47,7 @@ var crashPatterns = []struct {
 
 // ansiEscape matches the terminal control sequences SeaBIOS and iPXE print
 // (cursor moves, colour, screen clears) before the kernel starts.
-var ansiEscape = regexp.MustCompile(`\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[@-Z\\-_])`)
+var ansiEscape = regexp.MustCompile(`\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[0-9A-Za-z=>\\\]^_])`)
 
 // printkTime is a printk timestamp prefix, "[    1.234567] ".
 var printkTime = regexp.MustCompile(`^\[\s*\d+\.\d+\]\s?`)
@@ -60,7 +60,9 @@ var firmwareLine = regexp.MustCompile(`^(SeaBIOS|iPXE|Booting from |Probing EDD|
 // gone, firmware lines dropped, and nothing kept from before the kernel's
 // first line when there is one.
 func kernelLines(console string) []string {
-	console = ansiEscape.ReplaceAllString(console, "")
+	// An escape sequence (a screen clear) is where firmware output ends
+	// and the kernel's may begin on the same line: break the line there.
+	console = ansiEscape.ReplaceAllString(console, "\n")
 	console = strings.ReplaceAll(console, "\r", "\n")
 	var out []string
 	for _, l := range strings.Split(console, "\n") {

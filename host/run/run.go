@@ -128,13 +128,20 @@ type Result struct {
 		Argv    []string `json:"argv"`
 		Dir     string   `json:"dir"`
 	} `json:"qemu"`
-	Accel        string            `json:"accel"`
-	AccelWarning string            `json:"accel_warning,omitempty"`
-	Status       Status            `json:"status"`
-	StatusDetail string            `json:"status_detail,omitempty"`
-	Crash        string            `json:"crash_excerpt,omitempty"`
-	Guest        map[string]string `json:"guest,omitempty"`
-	Timings      struct {
+	Accel        string `json:"accel"`
+	AccelWarning string `json:"accel_warning,omitempty"`
+	// AccelFallback is set when the run started under KVM and ran again
+	// under TCG (Accel), and says why.
+	AccelFallback *AccelFallback `json:"accel_fallback,omitempty"`
+	Status        Status         `json:"status"`
+	StatusDetail  string         `json:"status_detail,omitempty"`
+	Crash         string         `json:"crash_excerpt,omitempty"`
+	// CrashTitle names the kernel report in one line ("BUG: ...",
+	// "Oops: ...", "Kernel panic - not syncing: ...", "WARNING: at
+	// FILE:LINE func").
+	CrashTitle string            `json:"crash_title,omitempty"`
+	Guest      map[string]string `json:"guest,omitempty"`
+	Timings    struct {
 		StartedAt  time.Time `json:"started_at"`
 		BootMS     float64   `json:"boot_ms"`
 		CasesMS    float64   `json:"cases_ms"`
@@ -220,29 +227,104 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("build initramfs: %w", err)
 	}
 
-	accel, warning, err := qemu.ChooseAccel(ctx, p.qemuBin, opts.Accel)
+	mode, err := qemu.ParseAccelMode(opts.Accel)
 	if err != nil {
 		return nil, &UsageError{err}
 	}
-	res.Accel, res.AccelWarning = string(accel), warning
-	if warning != "" {
-		fmt.Fprintf(progress, "warning: %s\n", warning)
+	chooser := qemu.Chooser{Binary: p.qemuBin, CacheDir: cacheDir}
+	choice, err := chooser.Choose(ctx, mode)
+	if err != nil {
+		if errors.Is(err, qemu.ErrKVMUnusable) {
+			return nil, &UsageError{fmt.Errorf("--accel kvm: %w", err)}
+		}
+		return nil, fmt.Errorf("choose accelerator: %w", err)
 	}
-	to := opts.Timeouts.withDefaults(accel)
+	res.AccelWarning = choice.Warning
+	if choice.Warning != "" {
+		fmt.Fprintf(progress, "warning: %s\n", choice.Warning)
+	}
 
 	out := opts.Out
 	if out == "" {
 		out = filepath.Join("results", res.RunID)
 	}
 	out, _ = filepath.Abs(out)
-	stage, err := stageDir(out)
-	if err != nil {
-		return nil, err
+
+	accel := choice.Accel
+	// Under auto, a guest that KVM cannot run (the probe passed, yet the
+	// kernel shows no sign of life, or QEMU stops it with an internal
+	// error) is run again under TCG: the run, not the probe, has the last
+	// word on whether KVM works here.
+	life := time.Duration(0)
+	if accel == qemu.KVM && mode == qemu.AccelAuto {
+		life = KVMLifeWindow
 	}
-	committed := false
-	defer func() {
-		if !committed {
+	for {
+		stage, kvmFailure, err := p.attempt(ctx, accel, life, out, res, progress)
+		if err != nil {
+			return nil, err
+		}
+		if kvmFailure != "" && life > 0 {
 			os.RemoveAll(stage)
+			fmt.Fprintf(progress, "warning: KVM dropped: %s; running again under TCG\n", kvmFailure)
+			res.AccelFallback = &AccelFallback{From: string(qemu.KVM), Reason: kvmFailure, AfterMS: res.Timings.TotalMS}
+			accel, life = qemu.TCG, 0
+			continue
+		}
+		if res.AccelFallback != nil && res.Timings.BootMS > 0 {
+			// The kernel came up under TCG, so KVM was at fault, not the
+			// kernel: remember it for this host. (A kernel that hangs
+			// everywhere says nothing about KVM.)
+			if err := chooser.RecordKVMFailure(ctx, res.AccelFallback.Reason); err != nil {
+				fmt.Fprintf(progress, "warning: %v\n", err)
+			}
+		}
+		if err := commit(stage, out); err != nil {
+			os.RemoveAll(stage)
+			return nil, err
+		}
+		return res, nil
+	}
+}
+
+// KVMLifeWindow is how long a guest under KVM (chosen by auto) may show no
+// sign of life, the agent's KTAP header, before the run drops KVM and
+// starts again under TCG. On real KVM the agent is up in about a second
+// (Debian's 6.1 kernel: 0.5 s of kernel boot, a fraction of a second to
+// decompress it natively); nested KVM on CI runners takes two or three.
+// Ten seconds leaves a margin of three over the slowest of those, and
+// costs a host whose KVM hangs after a passing probe ten seconds once: the
+// verdict is then cached.
+const KVMLifeWindow = 10 * time.Second
+
+// AccelFallback records that the first accelerator was dropped.
+type AccelFallback struct {
+	From string `json:"from"`
+	// Reason says what the guest did under From.
+	Reason string `json:"reason"`
+	// AfterMS is how long the dropped attempt ran.
+	AfterMS float64 `json:"after_ms"`
+}
+
+// attempt boots the VM once under accel in a new stage directory next to
+// out and fills res. It returns the stage directory, complete but not yet
+// renamed into place, and, when life > 0 and the guest failed in a way
+// that blames KVM, why.
+func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Duration, out string, res *Result, progress io.Writer) (stage, kvmFailure string, err error) {
+	opts := p.opts
+	res.Accel = string(accel)
+	res.Status, res.StatusDetail, res.Crash, res.CrashTitle, res.Guest, res.Cases = "", "", "", "", nil, nil
+	res.Timings.BootMS, res.Timings.CasesMS, res.Timings.TotalMS, res.Timings.GuestSumMS = 0, 0, 0, 0
+	to := opts.Timeouts.withDefaults(accel)
+
+	if stage, err = stageDir(out); err != nil {
+		return "", "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(stage)
+			stage = ""
 		}
 	}()
 
@@ -272,6 +354,7 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 		shm = pump.path
 		defer pump.stop() // on every way out; boot stops it first
 	}
+	absKernel := res.Kernel.Path
 	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
 		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithResultsShm(shm),
 		qemu.WithAppend(append(params, opts.Append...)...))
@@ -288,28 +371,37 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	rerunLine := qemu.ShellLine(rerun.Args())
 	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{res.QEMU.Dir}) + " && " + rerunLine
 	if err := os.WriteFile(filepath.Join(stage, "qemu-cmdline.sh"), []byte("#!/bin/sh\n# Re-run this VM: the paths are relative to this directory.\n# Results arrive in results.ktap through the debug port or the UART\n# (vmtest's own run may have used shared memory, which it copies there).\ncd \"$(dirname \"$0\")\" && exec "+rerunLine+"\n"), 0o755); err != nil {
-		return nil, fmt.Errorf("save QEMU command line: %w", err)
+		return "", "", fmt.Errorf("save QEMU command line: %w", err)
 	}
 
 	fmt.Fprintf(progress, "booting %s under %s (%d cases)\n", p.kinfo.Release, accel, len(p.cases))
-	p.boot(ctx, cfg, stage, to, res, progress, pump)
+	kvmFailure = p.boot(ctx, cfg, stage, to, life, res, progress, pump)
+	if kvmFailure != "" && life > 0 {
+		ok = true // the caller removes it and starts again
+		return stage, kvmFailure, nil
+	}
 	finish(res, p.cases)
+	if res.Status != Completed {
+		if err := completeKTAP(filepath.Join(stage, qemu.ResultsFile), res.Cases); err != nil {
+			fmt.Fprintf(progress, "warning: %v\n", err)
+		}
+	}
 
 	os.Remove(filepath.Join(stage, qemu.QMPSocket))
 	if err := writeJSON(filepath.Join(stage, "result.json"), res); err != nil {
-		return nil, err
+		return "", "", err
 	}
-	if err := commit(stage, out); err != nil {
-		return nil, err
-	}
-	committed = true
-	return res, nil
+	ok = true
+	return stage, "", nil
 }
 
 // boot runs the VM and fills res with what happened.
 // pump, when not nil, copies the shared-memory result channel into the
-// results file; boot stops it.
-func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Timeouts, res *Result, progress io.Writer, pump *shmPump) {
+// results file; boot stops it. When life > 0 the guest runs under KVM
+// chosen by auto: if it shows no sign of life within life, or QEMU stops
+// it with an internal error, boot ends it and returns why (the caller
+// runs it again under TCG).
+func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Timeouts, life time.Duration, res *Result, progress io.Writer, pump *shmPump) (kvmFailure string) {
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -333,7 +425,10 @@ func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Tim
 	vm, err := qemu.Start(ctx, cfg, dir)
 	if err != nil {
 		res.Status, res.StatusDetail = QEMUFailed, err.Error()
-		return
+		if ctx.Err() != nil {
+			res.Status = interruption(ctx)
+		}
+		return ""
 	}
 	events := vm.Events()
 	results := tail(ctx, filepath.Join(dir, qemu.ResultsFile))
@@ -343,7 +438,11 @@ func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Tim
 	panicked := false
 	runDeadline := time.NewTimer(to.Run)
 	defer runDeadline.Stop()
-	stall := time.NewTimer(to.Boot)
+	firstWait := to.Boot
+	if life > 0 {
+		firstWait = min(life, to.Boot)
+	}
+	stall := time.NewTimer(firstWait)
 	defer stall.Stop()
 	// The guest enforces the case timeout itself and reports the case as
 	// an error; the host only steps in when the guest cannot (a hung
@@ -390,6 +489,21 @@ loop:
 				panicked = true
 			case "SHUTDOWN":
 				shutdownReason = qemu.ShutdownReason(ev)
+			case "STOP":
+				// QEMU pauses a VM it cannot run on (a KVM internal
+				// error) and would hold it until the run timeout.
+				st, err := vm.RunStatus(ctx)
+				if err != nil || st != "internal-error" {
+					continue
+				}
+				vm.Kill()
+				lastWords(results, parser)
+				res.Status = QEMUFailed
+				res.StatusDetail = "QEMU stopped the VM with an internal error: " + qemuComplaint(vm.Stderr())
+				if cfg.Accel == qemu.KVM {
+					kvmFailure = res.StatusDetail
+				}
+				break loop
 			}
 		case <-vm.Exited():
 			lastWords(results, parser)
@@ -408,7 +522,10 @@ loop:
 			lastWords(results, parser)
 			if booted.IsZero() {
 				res.Status = BootTimeout
-				res.StatusDetail = fmt.Sprintf("no sign of life from the guest agent within %s", to.Boot)
+				res.StatusDetail = fmt.Sprintf("no sign of life from the guest agent within %s", firstWait)
+				if life > 0 {
+					kvmFailure = fmt.Sprintf("the guest showed no sign of life within %s under KVM", firstWait)
+				}
 			} else {
 				res.Status = CaseTimeout
 				res.StatusDetail = fmt.Sprintf("no result for %s after case %d of %d", caseGrace, len(parser.Cases), parser.Plan)
@@ -422,7 +539,8 @@ loop:
 		case <-ctx.Done():
 			vm.Kill()
 			lastWords(results, parser)
-			res.Status, res.StatusDetail = RunTimeout, "interrupted"
+			res.Status = interruption(ctx)
+			res.StatusDetail = fmt.Sprintf("stopped after %d of %d cases: %v", len(parser.Cases), max(parser.Plan, len(p.cases)), context.Cause(ctx))
 			break loop
 		}
 	}
@@ -431,15 +549,85 @@ loop:
 	res.Guest = parser.Info
 	res.Cases = parser.Cases
 	console, _ := os.ReadFile(filepath.Join(dir, qemu.ConsoleLog))
-	if ex := CrashExcerpt(string(console)); ex != "" || panicked {
+	crash := FindCrash(string(console))
+	if crash != nil {
+		res.Crash, res.CrashTitle = crash.Excerpt, crash.Title
+	}
+	if (crash != nil && crash.Fatal) || panicked {
 		res.Status = Crashed
-		res.Crash = ex
+		if res.CrashTitle == "" {
+			res.CrashTitle = "kernel panic (reported by pvpanic)"
+		}
 		if res.StatusDetail == "" {
-			res.StatusDetail = "kernel panic or oops"
+			res.StatusDetail = res.CrashTitle
 		} else {
-			res.StatusDetail = "kernel panic or oops: " + res.StatusDetail
+			res.StatusDetail = res.CrashTitle + ": " + res.StatusDetail
 		}
 	}
+	return kvmFailure
+}
+
+// interruption is the status of a run whose context ended: the whole-run
+// deadline of a caller, or a signal.
+func interruption(ctx context.Context) Status {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return RunTimeout
+	}
+	return Interrupted
+}
+
+// qemuComplaint is the first lines of what QEMU printed, on one line.
+func qemuComplaint(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) > 3 {
+		lines = lines[:3]
+	}
+	if len(lines) == 0 || lines[0] == "" {
+		return "(QEMU printed nothing)"
+	}
+	return strings.Join(lines, " | ")
+}
+
+// completeKTAP appends a test line for every selected case the guest did
+// not report to the results file, so that a KTAP reader (kunit.py) of a
+// crashed or stopped run sees every case, as not run, with the run's
+// status. A stream the guest never started gets its header and plan.
+func completeKTAP(path string, cases []result.Case) error {
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("complete %s: %w", filepath.Base(path), err)
+	}
+	reported := map[string]bool{}
+	n := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		if id, ok := ktap.TestLineID(l); ok {
+			reported[id] = true
+			n++
+		}
+	}
+	var b strings.Builder
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		b.WriteString("\n") // a line cut short by the crash
+	}
+	if !strings.Contains(string(data), "KTAP version 1") {
+		fmt.Fprintf(&b, "KTAP version 1\n1..%d\n", len(cases))
+	}
+	for _, c := range cases {
+		if reported[c.ID] {
+			continue
+		}
+		n++
+		b.WriteString(ktap.TestLine(n, c) + "\n")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", filepath.Base(path), err)
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return fmt.Errorf("complete %s: %w", filepath.Base(path), err)
+	}
+	return f.Close()
 }
 
 // finish adds cases the guest never reported (so every selected case has
@@ -473,25 +661,6 @@ func finish(res *Result, cases []matrix.Case) {
 		res.Summary[c.Outcome]++
 		res.Timings.GuestSumMS += c.DurationMS
 	}
-}
-
-// crashMarkers are console lines that mean the kernel itself failed.
-var crashMarkers = []string{"Kernel panic - not syncing", "Oops:", "BUG: ", "general protection fault", "Kernel BUG at"}
-
-// CrashExcerpt returns the console lines around the first sign of a kernel
-// crash, or "" when there is none.
-func CrashExcerpt(console string) string {
-	lines := strings.Split(strings.ReplaceAll(console, "\r", ""), "\n")
-	for i, l := range lines {
-		for _, m := range crashMarkers {
-			if strings.Contains(l, m) {
-				from := max(0, i-5)
-				to := min(len(lines), i+25)
-				return strings.Join(lines[from:to], "\n")
-			}
-		}
-	}
-	return ""
 }
 
 // tail follows a file QEMU appends to and sends complete lines.

@@ -26,25 +26,6 @@ func TestTimeoutDefaults(t *testing.T) {
 	}
 }
 
-func TestCrashExcerpt(t *testing.T) {
-	var console []string
-	for i := range 60 {
-		console = append(console, "line "+string(rune('A'+i%26)))
-	}
-	console[20] = "[    3.1] Kernel panic - not syncing: Attempted to kill init!"
-	got := CrashExcerpt(strings.Join(console, "\r\n"))
-	lines := strings.Split(got, "\n")
-	if len(lines) != 30 || lines[5] != console[20] || lines[0] != console[15] {
-		t.Errorf("excerpt is not 5 lines before and 24 after the panic:\n%s", got)
-	}
-	if CrashExcerpt("all well\nno crash here\n") != "" {
-		t.Error("excerpt from a console without a crash")
-	}
-	if !strings.Contains(CrashExcerpt("x\nBUG: kernel NULL pointer dereference, address: 0\ny"), "BUG:") {
-		t.Error("an oops is not recognised")
-	}
-}
-
 func TestFinish(t *testing.T) {
 	cases, err := matrix.Select([]string{"clone3/plain/ver0", "clone3/plain/size-zero"})
 	if err != nil {
