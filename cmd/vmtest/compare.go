@@ -94,7 +94,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	opts := run.Options{Accel: *accel, Cases: cases, QEMU: *qemuBin, CacheDir: *cache}
+	opts := run.Options{Accel: *accel, Cases: cases, QEMU: *qemuBin, CacheDir: *cache, Agent: agentBinary}
 	// Every flag and both sides are checked before anything is built or
 	// booted: a corrupt base result must not cost the patched kernel's run.
 	if err := opts.Check(); err != nil {
@@ -281,12 +281,7 @@ func runSides(ctx context.Context, sides []*side, opts run.Options, ids []string
 			}
 			o.Kernel, o.Out, o.FinalDir = s.kernel, filepath.Join(dir, s.label), filepath.Join(final, s.label)
 			o.Progress = &prefixWriter{mu: &mu, w: stderr, prefix: fmt.Sprintf("%s%-8s", prefix, s.label+":")}
-			p, err := run.Prepare(o)
-			if err != nil {
-				s.err = err
-				return
-			}
-			s.res, s.err = p.Run(ctx)
+			s.res, s.err = bootKernel(ctx, o)
 		}()
 	}
 	wg.Wait()
@@ -298,6 +293,20 @@ func runSides(ctx context.Context, sides []*side, opts run.Options, ids []string
 	}
 	return errors.Join(errs...)
 }
+
+// bootKernel prepares and runs one VM. Tests replace it to script the
+// runs a comparison gets (a flake, say) without booting.
+var bootKernel = func(ctx context.Context, o run.Options) (*run.Result, error) {
+	p, err := run.Prepare(o)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(ctx)
+}
+
+// agentBinary is the guest agent for every VM; "" is this executable.
+// Tests, whose binary is not static, set it to a built vmtest.
+var agentBinary = ""
 
 // rerunnable keeps the IDs the matrix still has: a case only an earlier
 // result directory knows cannot be run again.

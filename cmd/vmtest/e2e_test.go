@@ -609,6 +609,19 @@ func TestCompareBrokenPermissionCheck(t *testing.T) {
 	if strings.Join(c.Regressions, " ") != strings.Join(want, " ") {
 		t.Errorf("regressed %v, want %v", c.Regressions, want)
 	}
+	// The default --confirm 1 re-ran exactly the regressed cases on both
+	// kernels, and they regressed again.
+	if c.Confirm != 1 || len(c.Flaky) != 0 {
+		t.Errorf("%d confirmation rounds, flaky %v; want 1 and none", c.Confirm, c.Flaky)
+	}
+	for _, cs := range c.Cases {
+		if cs.Verdict == "regressed" && (len(cs.BaseReruns) != 1 || len(cs.PatchedReruns) != 1 || cs.PatchedReruns[0] != result.Fail) {
+			t.Errorf("%s: re-runs base %v patched %v, want one each, failing on patched", cs.ID, cs.BaseReruns, cs.PatchedReruns)
+		}
+	}
+	if r := loadResult(t, filepath.Join(out, "confirm-1", "patched")); len(r.Cases) != len(c.Regressions) {
+		t.Errorf("the confirmation run on the patched kernel ran %d cases, want the %d regressed", len(r.Cases), len(c.Regressions))
+	}
 	for _, id := range want {
 		if !strings.Contains(stderr, id) {
 			t.Errorf("stderr does not name regressed case %s", id)
