@@ -53,11 +53,13 @@ compare: deps build
 	./$(BIN) compare --base build:patch=kernels/0001-clone3-withdraw-set_tid.patch --kernel build
 
 # The matrix-against-kselftests benchmark takes its own samples (9 pairs of
-# runs per kernel), so it runs once; the others average two runs.
+# runs per kernel) and NoFlakes boots each kernel 20 times, so they run
+# once; the others average two runs.
 bench: build
 	@rc=0; \
-	$(GO) test -run '^$$' -bench . -skip MatrixVsKselftests -benchtime 2x -timeout 30m ./... || rc=1; \
+	$(GO) test -run '^$$' -bench . -skip 'MatrixVsKselftests|NoFlakes' -benchtime 2x -timeout 30m ./... || rc=1; \
 	$(GO) test -run '^$$' -bench MatrixVsKselftests -benchtime 1x -timeout 30m ./cmd/vmtest/ || rc=1; \
+	$(GO) test -run '^$$' -bench NoFlakes -benchtime 1x -timeout 40m ./cmd/vmtest/ || rc=1; \
 	exit $$rc
 
 clean:
