@@ -81,6 +81,7 @@ func TestBadInput(t *testing.T) {
 		{"bad boolean", runArgs("--json=maybe"), []string{`--json "maybe"`}},
 		{"stray argument", runArgs("bzImage"), []string{`unexpected argument "bzImage"`}},
 		{"exec with case", runArgs("--exec", img, "--case", "clone3/**"), []string{"--exec", "does not take --case"}},
+		{"missing exec program", runArgs("--exec", filepath.Join(dir, "prog-nope")), []string{"--exec: guest program " + filepath.Join(dir, "prog-nope")}},
 		{"missing QEMU", runArgs("--qemu", filepath.Join(dir, "qemu-nope")), []string{"qemu-nope"}},
 		// Kernels.
 		{"no kernel", []string{"run"}, []string{"no kernel: pass --kernel"}},

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,6 +123,13 @@ func TestRunDebianKernel(t *testing.T) {
 	r := loadResult(t, out)
 	if r.Status != run.Completed {
 		t.Errorf("status %s, want completed", r.Status)
+	}
+	// The user's umask, not os.MkdirTemp's 0700: a CI uploader running as
+	// another user must be able to read the results.
+	umask := syscall.Umask(0o22)
+	syscall.Umask(umask)
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o777&^os.FileMode(umask) {
+		t.Errorf("result directory mode %v, want %v (umask %03o)", fi.Mode().Perm(), 0o777&^os.FileMode(umask), umask)
 	}
 	if !strings.HasPrefix(r.Kernel.Release, "6.1.") {
 		t.Errorf("kernel release %q, want 6.1.*", r.Kernel.Release)
