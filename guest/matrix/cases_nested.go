@@ -142,7 +142,7 @@ func init() {
 		Case{
 			ID: "set_tid/nested/newpid-negative-alone", Rule: "[-1] as the new namespace's PID → EINVAL (upstream's L221; the no-init test refuses it too)",
 			Expect: "EINVAL", Needs: SetTID | PIDNS,
-			Run:    func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{-1}})) },
+			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: []int32{-1}})) },
 		},
 		Case{
 			ID: "set_tid/nested/outer-level-taken", Rule: "a free inner PID with a taken outer PID (1 at level 0) → EEXIST",

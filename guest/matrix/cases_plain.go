@@ -166,7 +166,9 @@ func init() {
 		Case{
 			ID: "clone3/plain/into-cgroup-ver1", Rule: "CLONE_INTO_CGROUP with a struct too small to hold cgroup (VER1) → EINVAL",
 			Expect: "EINVAL", Needs: Clone3,
-			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_INTO_CGROUP, Size: clone3.SizeVer1})) },
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_INTO_CGROUP, Size: clone3.SizeVer1}))
+			},
 		},
 		Case{
 			ID: "clone3/plain/into-cgroup-above-int-max", Rule: "CLONE_INTO_CGROUP with cgroup > INT_MAX → EINVAL",

@@ -148,7 +148,7 @@ func ClassifyAll(base Feature, ask func(Probe) ProbeAnswer) ProbeResult {
 	r := ProbeResult{Features: base, Why: map[Feature]string{}}
 	for _, p := range Probes {
 		if r.Features&p.Needs != p.Needs {
-			r.Notes = append(r.Notes, fmt.Sprintf("%s: not asked (%s absent)", p.Question, (p.Needs &^ r.Features).String()))
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: not asked (%s absent)", p.Question, (p.Needs&^r.Features).String()))
 			if w, ok := r.Why[p.Needs&^r.Features]; ok {
 				r.Why[p.Feature] = w
 			}
@@ -181,13 +181,12 @@ func probeCase(p Probe) Case {
 		Expect: right, Needs: p.Needs | p.Feature,
 		Run: func(t *T) {
 			a := p.Ask()
-			got := result.Answer{Errno: ErrnoName(a.Errno), PID: a.PID}
-			want := result.Answer{Errno: ErrnoName(p.Right)}
-			if a.Errno == 0 {
-				got.Errno = ""
+			got, want := result.Answer{PID: a.PID}, result.Answer{}
+			if a.Errno != 0 {
+				got = Errno(a.Errno)
 			}
-			if p.Right == 0 {
-				want.Errno = ""
+			if p.Right != 0 {
+				want = Errno(p.Right)
 			}
 			if p.Classify(a) != Present {
 				t.Fail(want, got, fmt.Sprintf("%s answered %s: the feature is there and wrong (%s is the answer of a kernel without it, %s the right one)", p.Question, a, ErrnoName(p.Absent), right))
@@ -200,7 +199,6 @@ func probeCase(p Probe) Case {
 
 func init() {
 	for _, p := range Probes {
-		g := "probe"
-		register(g, probeCase(p))
+		register("probe", probeCase(p))
 	}
 }

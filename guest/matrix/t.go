@@ -50,8 +50,8 @@ type T struct {
 	// and the child's own NSpid).
 	inconsistent string
 	cleanup      []func() // run when the body ends, last first
-	used     map[int]bool
-	nextFree int
+	used         map[int]bool
+	nextFree     int
 }
 
 // errFatal unwinds a body after Fatalf.
