@@ -25,7 +25,6 @@ import (
 type side struct {
 	label string // "base" or "patched"
 	ref   *run.KernelRef
-	flag  string // --base or --kernel
 
 	kernel   string // bzImage path (given, downloaded or built)
 	manifest *build.Manifest
@@ -109,7 +108,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if err != nil {
 			return reportErr(stderr, "vmtest compare", err)
 		}
-		sides = append(sides, &side{label: a[0], flag: a[1], ref: ref, res: ref.Result})
+		sides = append(sides, &side{label: a[0], ref: ref, res: ref.Result})
 	}
 	// Downloads and builds run one after the other: each build already
 	// uses every CPU.
@@ -161,9 +160,10 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// when a run already failed as a whole or was interrupted: that is
 	// reported as such.
 	var rounds []compare.Rerun
+	confirmFailed := "" // a confirmation VM that failed as a whole
 	if ids := rerunnable(compare.Regressions(cs)); len(ids) > 0 && confirm > 0 && !infra(sides) && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "confirming %d regressed case(s) in fresh VMs, %d time(s): %s\n", len(ids), confirm, strings.Join(ids, ", "))
-		for i := 1; i <= confirm && ctx.Err() == nil; i++ {
+		for i := 1; i <= confirm && ctx.Err() == nil && confirmFailed == ""; i++ {
 			round := make([]*side, len(sides))
 			for j, s := range sides {
 				c := *s
@@ -182,8 +182,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 					continue
 				}
 				if s.res.Infra() && ctx.Err() == nil {
-					fmt.Fprintf(stderr, "vmtest compare: %s %s run: %s: %s\n", name, s.label, s.res.Status, s.res.StatusDetail)
-					return exitInfra
+					confirmFailed = fmt.Sprintf("%s %s run: %s: %s", name, s.label, s.res.Status, s.res.StatusDetail)
 				}
 				m := map[string]result.Outcome{}
 				for _, c := range s.res.Cases {
@@ -195,7 +194,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 					r.Patched = m
 				}
 			}
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && confirmFailed == "" {
 				rounds = append(rounds, r)
 			}
 		}
@@ -238,6 +237,12 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "vmtest compare: interrupted; the comparison holds the cases that ran")
 		return exitInterrupted
+	}
+	if confirmFailed != "" {
+		// The regressions stand unconfirmed; the comparison says so
+		// (confirm_rounds) and the exit status calls it infrastructure.
+		fmt.Fprintf(stderr, "vmtest compare: %s\n", confirmFailed)
+		return exitInfra
 	}
 	for _, s := range sides {
 		if s.res.Infra() {

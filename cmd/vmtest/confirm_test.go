@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +19,9 @@ import (
 // patched) and round (0 the comparison, 1... the confirmations), each
 // case's outcome; a case not named passes.
 type script func(side string, round int, id string) result.Outcome
+
+// vmFailed in a script makes that whole VM run fail (QEMU failed).
+const vmFailed result.Outcome = "vm-failed"
 
 // scriptedCompare runs `vmtest compare` in-process on two fake kernels
 // with every VM replaced by the script, and returns the exit status, the
@@ -53,6 +57,9 @@ func scriptedCompare(t *testing.T, sc script, extra ...string) (int, Comparison,
 			if oc == "" {
 				oc = result.Pass
 			}
+			if oc == vmFailed {
+				res.Status, oc = run.QEMUFailed, result.Error
+			}
 			res.Cases = append(res.Cases, result.Case{ID: id, Outcome: oc})
 			res.Summary[oc]++
 		}
@@ -62,7 +69,7 @@ func scriptedCompare(t *testing.T, sc script, extra ...string) (int, Comparison,
 	var stdout, stderr bytes.Buffer
 	code := Main(append([]string{"compare", "--base", img, "--kernel", img, "--accel", "tcg", "--out", out}, extra...), &stdout, &stderr)
 	var c Comparison
-	if code == exitOK || code == exitFailed {
+	if _, err := os.Stat(filepath.Join(out, "comparison.json")); err == nil {
 		c = readComparison(t, out)
 	}
 	return code, c, reruns, stderr.String()
@@ -112,6 +119,17 @@ func TestCompareConfirm(t *testing.T) {
 			}
 			return P
 		}, 0, nil, []string{A}, 1, []string{A}},
+		// A confirmation VM that fails as a whole confirms nothing: exit 3,
+		// the comparison written with the regression unconfirmed.
+		{"confirmation VM fails", nil, func(side string, round int, id string) result.Outcome {
+			switch {
+			case side == "patched" && round == 1:
+				return vmFailed
+			case side == "patched" && id == A:
+				return F
+			}
+			return P
+		}, 3, []string{A}, nil, 0, []string{A}},
 		{"--confirm 0 takes the first answer", []string{"--confirm", "0"}, func(side string, round int, id string) result.Outcome {
 			if side == "patched" && id == A {
 				return E
@@ -127,7 +145,7 @@ func TestCompareConfirm(t *testing.T) {
 			if strings.Join(c.Regressions, ",") != strings.Join(tc.regressions, ",") || strings.Join(c.Flaky, ",") != strings.Join(tc.flaky, ",") {
 				t.Errorf("regressions %v flaky %v, want %v and %v", c.Regressions, c.Flaky, tc.regressions, tc.flaky)
 			}
-			if c.Confirm != tc.rounds || len(reruns) != 2*tc.rounds {
+			if c.Confirm != tc.rounds || (tc.code != exitInfra && len(reruns) != 2*tc.rounds) {
 				t.Errorf("%d rounds recorded, %d confirmation VMs; want %d rounds on both kernels", c.Confirm, len(reruns), tc.rounds)
 			}
 			for _, r := range reruns {
