@@ -8,6 +8,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,9 @@ func TestBadInput(t *testing.T) {
 		{"unknown spec key", []string{"run", "--kernel", "build:colour=red"}, []string{"--kernel", `unknown key "colour"`}},
 		{"spec with missing patch", []string{"run", "--kernel", "build:patch=" + missing}, []string{"--kernel", missing}},
 		{"spec with unknown fragment", []string{"run", "--kernel", "build:config=nosuch"}, []string{"--config nosuch"}},
+		{"spec with a missing tree", []string{"run", "--kernel", "build:tree=" + filepath.Join(dir, "linux")}, []string{"--tree " + filepath.Join(dir, "linux") + " is not a kernel source tree"}},
+		{"cache is a file", []string{"run", "--kernel", img, "--cache", userFile}, []string{"--cache " + userFile + " is a file"}},
+		{"build cache is a file", []string{"build", "--cache", userFile}, []string{"--cache " + userFile + " is a file"}},
 		// --out.
 		{"out is a file", runArgs("--out", userFile), []string{"--out " + userFile, "is an existing file"}},
 		{"out is a file, forced", runArgs("--out", userFile, "--force"), []string{"--out " + userFile, "is an existing file"}},
@@ -117,7 +121,7 @@ func TestBadInput(t *testing.T) {
 			// An empty cache: a build or a download would show in it.
 			cache := t.TempDir()
 			args := tc.args
-			if args[0] != "matrix" {
+			if args[0] != "matrix" && !slices.Contains(args, "--cache") {
 				args = append([]string{args[0], "--cache", cache}, args[1:]...)
 			}
 			start := time.Now()

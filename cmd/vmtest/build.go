@@ -35,6 +35,9 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	sp.Patches = patches
+	if err := run.CheckCache(*cache); err != nil {
+		return reportErr(stderr, "vmtest build", err)
+	}
 	// Patches and fragments are read and checked before the default tree
 	// is downloaded or unpacked.
 	ref, err := run.BuildRef(sp, cfgs)

@@ -38,6 +38,9 @@ func (o Options) check() (checked, error) {
 			return c, &UsageError{fmt.Errorf("%s %s: must be positive", t.flag, t.d)}
 		}
 	}
+	if err := CheckCache(o.CacheDir); err != nil {
+		return c, err
+	}
 	if c.cases, err = matrix.Select(o.Cases); err != nil {
 		return c, &UsageError{err}
 	}

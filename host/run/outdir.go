@@ -59,6 +59,25 @@ func CheckOut(out string, force bool) error {
 	return nil
 }
 
+// CheckCache refuses a --cache that names an existing non-directory:
+// every download, build and initramfs would fail on it, after the flags
+// were taken. Its errors are *UsageError.
+func CheckCache(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return &UsageError{fmt.Errorf("--cache %s: %w", dir, unwrapPath(err))}
+	case !fi.IsDir():
+		return &UsageError{fmt.Errorf("--cache %s is a file, not a directory", dir)}
+	}
+	return nil
+}
+
 // unwrapPath drops the path an *fs.PathError repeats: the message names
 // --out already.
 func unwrapPath(err error) error {
