@@ -12,12 +12,12 @@ import (
 
 // ThreadResult is what a thread created by Thread reports.
 type ThreadResult struct {
-	TID     int        // clone3's return value: the new thread's TID in the caller's namespace
-	SelfTID int32      // what the thread itself saw from gettid()
+	TID     int   // clone3's return value: the new thread's TID in the caller's namespace
+	SelfTID int32 // what the thread itself saw from gettid()
 	// ParentTID is what CLONE_PARENT_SETTID stored for the caller: the
 	// TID in the caller's PID namespace.
 	ParentTID int32
-	Errno   unix.Errno // clone3's error, if any
+	Errno     unix.Errno // clone3's error, if any
 }
 
 const threadStackSize = 64 << 10

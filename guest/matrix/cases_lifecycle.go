@@ -146,7 +146,7 @@ func (t *T) ownProxy() *clone3.Proxy {
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}
-	t.px = px
+	t.px, t.ownPx = px, true
 	t.cleanup = append(t.cleanup, func() { px.Close() })
 	return px
 }

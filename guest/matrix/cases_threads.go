@@ -49,6 +49,7 @@ func init() {
 			ID: "set_tid/threads/thread-three-levels", Rule: "at depth 2 a thread gets chosen TIDs at all three levels, small ones included",
 			Expect: "tid 2, nspid [2 300 F], gettid 2, parent_tid 2", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(2)},
 			Run: func(t *T) {
+				t.ownProxy() // first: in the exec runner it takes a low PID of this level
 				tid := append([]int32{t.small(2), 300}, t.Free(1)...)
 				t.Check(liveThreadWant(tid), liveThreadAnswer(t, tid))
 			},

@@ -50,6 +50,7 @@ type T struct {
 	// and the child's own NSpid).
 	inconsistent string
 	cleanup      []func() // run when the body ends, last first
+	ownPx        bool     // px was made by ownProxy, not by the runner's setup
 	used         map[int]bool
 	nextFree     int
 }
