@@ -29,7 +29,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&patches, "patch", "patch to apply to a scratch copy: git format-patch file, mbox or diff; repeatable, applied in order")
 	cache := fs.String("cache", "", "cache directory (default ~/.cache/vmtest)")
 	jobs := 0
-	fs.Var(countFlag{&jobs, 1}, "j", "parallel make jobs (default: number of CPUs)")
+	fs.Var(countFlag{&jobs, 1}, "j", "`N` parallel make jobs (default: number of CPUs)")
 	jsonOut := fs.Bool("json", false, "print the manifest as JSON")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code

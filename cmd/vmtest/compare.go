@@ -86,9 +86,9 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	qemuBin := fs.String("qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
 	cache := fs.String("cache", "", "cache directory (default ~/.cache/vmtest)")
 	jobs := 0
-	fs.Var(countFlag{&jobs, 1}, "j", "parallel make jobs for build specs (default: number of CPUs)")
+	fs.Var(countFlag{&jobs, 1}, "j", "`N` parallel make jobs for build specs (default: number of CPUs)")
 	confirm := 1
-	fs.Var(countFlag{&confirm, 0}, "confirm", "re-run every case that regressed this many times in fresh VMs on both kernels; one whose answers disagree is flaky, not a regression (0: no re-runs)")
+	fs.Var(countFlag{&confirm, 0}, "confirm", "re-run every case that regressed `N` times in fresh VMs on both kernels; one whose answers disagree is flaky, not a regression (0: no re-runs)")
 	jsonOut := fs.Bool("json", false, "print comparison.json instead of the table")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code

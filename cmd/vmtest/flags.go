@@ -42,8 +42,8 @@ type countFlag struct {
 }
 
 func (f countFlag) String() string {
-	if f.n == nil {
-		return ""
+	if f.n == nil || *f.n == 0 {
+		return "" // -j's zero means "as many as CPUs", which its help says
 	}
 	return strconv.Itoa(*f.n)
 }

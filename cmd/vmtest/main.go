@@ -132,9 +132,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.QEMU, "qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
 	fs.StringVar(&o.CacheDir, "cache", "", "cache directory (default ~/.cache/vmtest)")
 	fs.StringVar(&o.Debug, "debug", "", "make the guest agent misbehave to test failure handling: panic (PID 1 exits), hang (after the KTAP header), silent (no output), stall (the first case with namespaces or credentials blocks in its proxy), debugcon or uart (results through the debug port or the UART even where a faster channel works)")
-	fs.Var(durationFlag{&o.Timeouts.Boot}, "boot-timeout", "time until the guest agent must report (default 20s under KVM, 60s under TCG)")
-	fs.Var(durationFlag{&o.Timeouts.Case}, "case-timeout", "time one case may take (default 20s under KVM, 60s under TCG)")
-	fs.Var(durationFlag{&o.Timeouts.Run}, "timeout", "time the whole VM may take (default 5m under KVM, 15m under TCG)")
+	fs.Var(durationFlag{&o.Timeouts.Boot}, "boot-timeout", "`duration` the guest agent has to report (default 20s under KVM, 60s under TCG)")
+	fs.Var(durationFlag{&o.Timeouts.Case}, "case-timeout", "`duration` allowed for one case (default 20s under KVM, 60s under TCG)")
+	fs.Var(durationFlag{&o.Timeouts.Run}, "timeout", "`duration` allowed for the whole VM (default 5m under KVM, 15m under TCG)")
 	fs.BoolVar(&o.VerboseConsole, "verbose-console", false, "keep the kernel's full boot log in console.log (slower under TCG; oopses and panics are always logged in full)")
 	var appendFlag caseFlag
 	fs.Var(&appendFlag, "append", "extra kernel command-line parameter (repeatable)")
@@ -142,9 +142,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var execFlag listFlag
 	fs.Var(&execFlag, "exec", "run this static program in the guest instead of the matrix and time it (repeatable; e.g. the upstream clone3 kselftests)")
 	repeat := 1
-	fs.Var(countFlag{&repeat, 1}, "repeat", "boot this many times, one fresh VM after another, and report each case's pass count (--out gets one result directory per boot and "+run.RepeatFile+")")
+	fs.Var(countFlag{&repeat, 1}, "repeat", "boot `N` times, one fresh VM after another, and report each case's pass count (--out gets one result directory per boot and "+run.RepeatFile+")")
 	jobs := 0
-	fs.Var(countFlag{&jobs, 1}, "j", "parallel make jobs for a build spec (default: number of CPUs)")
+	fs.Var(countFlag{&jobs, 1}, "j", "`N` parallel make jobs for a build spec (default: number of CPUs)")
 	jsonOut := fs.Bool("json", false, "print result.json (repeat.json with --repeat) to stdout instead of the table")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
