@@ -31,6 +31,7 @@ import (
 	"github.com/vmtest/vmtest/guest/clone3"
 	"github.com/vmtest/vmtest/guest/debugcon"
 	"github.com/vmtest/vmtest/guest/ivshmem"
+	"github.com/vmtest/vmtest/guest/kmsg"
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
@@ -200,6 +201,14 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	if cfg.Debug == "stall" {
 		stallOnce.Store(true)
 	}
+	// A WARNING or BUG the kernel survives is charged to the case that
+	// was running (see chargeReports).
+	kernelLog, err := kmsg.Open()
+	if err != nil {
+		logf("kernel log not watched (%v): a survivable WARNING or BUG is not charged to a case", err)
+	}
+	defer kernelLog.Close()
+	var running runningCases
 	w.Info("runner", cfg.Runner)
 	w.Info("channel", channelName(out, cfg.ResultsTTY))
 	w.Info("cpus", strconv.Itoa(runtime.NumCPU()))
@@ -223,7 +232,10 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 		runOne: func(c matrix.Case, slot int) (result.Case, bool) {
 			t0 := time.Now()
 			defer func() { runNS.Add(int64(time.Since(t0))) }()
-			return runCase(ctx, c, feats, cfg.CaseTimeout, slot)
+			running.set(slot, c.ID)
+			r, retire := runCase(ctx, c, feats, cfg.CaseTimeout, slot)
+			running.set(slot, "")
+			return chargeReports(r, kernelLog.Reports(), running.others(slot)), retire
 		},
 		report: func(r result.Case) error {
 			t0 := time.Now()
