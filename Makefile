@@ -44,9 +44,13 @@ test-kernels: build
 	./$(BIN) build >/dev/null
 	./$(BIN) build --patch kernels/0001-clone3-withdraw-set_tid.patch >/dev/null
 	./$(BIN) build --patch kernels/broken/pid-broken-set_tid-permission-check.patch >/dev/null
+	./$(BIN) build --patch kernels/testing/warn-on-set_tid-size-3.patch >/dev/null
 
+# Unit tests first, under the race detector (-short leaves out whatever
+# boots a kernel); then every test, end-to-end ones included.
 test: deps build test-kernels
 	$(GO) vet ./...
+	$(GO) test -race -short -timeout 15m ./...
 	$(GO) test -timeout 45m ./...
 
 compare: deps build
