@@ -282,6 +282,13 @@ func pidfdNSpid(pid, pidfd int) ([]int, error) {
 	return status, err
 }
 
+// PidfdNSpid returns the NSpid line of a pidfd's fdinfo: the process's PID
+// at every level from ProcRoot's namespace down to its own. For a child of
+// the initial namespace it is read under /proc/self, whose entries the
+// kernel keeps, where its own /proc/PID directory would first have to be
+// made: under TCG that is the cheaper of the two reads by far.
+func PidfdNSpid(pidfd int) ([]int, error) { return fdinfoNSpid(pidfd) }
+
 func fdinfoNSpid(pidfd int) ([]int, error) {
 	b, err := readProc(ProcRoot + "/self/fdinfo/" + strconv.Itoa(pidfd))
 	if err != nil {

@@ -334,15 +334,16 @@ func (t *T) Clone(c Call) result.Answer {
 	}
 	defer unix.Close(int(*pidfd))
 	if t.Depth == 0 && t.below == 0 && c.Flags&unix.CLONE_NEWPID == 0 {
-		// A child of the initial PID namespace alone: its PID there is
-		// its global one, so its status is read at once, without asking
-		// the pidfd first. The NSpid chain is the kernel's, not clone3's
-		// return value, as at every other depth.
+		// A child of the initial PID namespace alone. Its NSpid chain is
+		// the kernel's, not clone3's return value, as at every other
+		// depth, read from /proc: from its pidfd's fdinfo, which under
+		// TCG costs a fraction of /proc/PID/status (whose directory the
+		// kernel must first make for the new PID).
 		info := clone3.Heap[unix.Siginfo]()
 		if err := t.wait(pid, info, unix.WEXITED|unix.WALL|unix.WNOWAIT); err != nil {
 			t.Fatalf("wait for child %d: %v", pid, err)
 		}
-		ns, err := clone3.NSpid(pid)
+		ns, err := clone3.PidfdNSpid(int(*pidfd))
 		if err != nil {
 			t.Fatalf("inspect child %d: %v", pid, err)
 		}
