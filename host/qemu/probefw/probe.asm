@@ -107,9 +107,17 @@ start32:
 	mov %eax, %cr4
 	mov $PML4, %eax
 	mov %eax, %cr3
-	mov $0xc0000080, %ecx
+	# NXE only where CPUID offers NX: setting it elsewhere faults, and
+	# the probe would blame KVM for the CPU.
+	mov $0x80000001, %eax
+	cpuid
+	mov $0x100, %ebx             # LME
+	bt $20, %edx
+	jnc 3f
+	or $0x800, %ebx              # NXE
+3:	mov $0xc0000080, %ecx
 	rdmsr
-	or $0x900, %eax              # LME | NXE
+	or %ebx, %eax
 	wrmsr
 	mov %cr0, %eax
 	or $0x80000000, %eax
@@ -161,10 +169,10 @@ start64:
 	xor %eax, %eax
 	xor %edx, %edx
 	mov $0xc0000081, %ecx        # STAR, LSTAR, CSTAR, SFMASK
-3:	wrmsr
+10:	wrmsr
 	inc %ecx
 	cmp $0xc0000085, %ecx
-	jne 3b
+	jne 10b
 	mov $0xc0000100, %ecx        # FS base, GS base, kernel GS base
 4:	wrmsr
 	inc %ecx
