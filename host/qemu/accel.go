@@ -163,11 +163,14 @@ type HostKey struct {
 	QEMUVersion   string `json:"qemu_version"`
 	KernelRelease string `json:"kernel_release"`
 	CPU           string `json:"cpu"`
+	// Probe identifies the probe firmware: a better probe asks again.
+	Probe string `json:"probe"`
 }
 
 // ThisHost describes this host and the QEMU at binary.
 func ThisHost(ctx context.Context, binary string) HostKey {
-	k := HostKey{QEMU: binary}
+	sum := sha256.Sum256(probeCode)
+	k := HostKey{QEMU: binary, Probe: hex.EncodeToString(sum[:6])}
 	if p, err := filepath.EvalSymlinks(binary); err == nil {
 		k.QEMU = p
 	}

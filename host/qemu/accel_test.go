@@ -281,6 +281,7 @@ func TestVerdictKey(t *testing.T) {
 		{QEMU: "/usr/bin/qemu", QEMUVersion: "7.2", KernelRelease: "6.2", CPU: "Xeon"},
 		{QEMU: "/usr/bin/qemu", QEMUVersion: "7.2", KernelRelease: "6.1", CPU: "EPYC"},
 		{QEMU: "/opt/qemu", QEMUVersion: "7.2", KernelRelease: "6.1", CPU: "Xeon"},
+		{QEMU: "/usr/bin/qemu", QEMUVersion: "7.2", KernelRelease: "6.1", CPU: "Xeon", Probe: "a newer probe"},
 	} {
 		if LoadVerdict(dir, other) != nil {
 			t.Errorf("verdict for %+v used for %+v", h, other)
