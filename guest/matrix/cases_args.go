@@ -38,7 +38,7 @@ func init() {
 			ID: "set_tid/args/size-33", Rule: "set_tid_size > MAX_PID_NS_LEVEL → EINVAL before anything is read (the array is unreadable: reading it would be EFAULT)",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) {
-				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTIDPtr: t.GuardedArray(nil), SetTIDSize: U64(33)}))
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTIDPtr: t.Unmapped(), SetTIDSize: U64(33)}))
 			},
 		},
 		Case{
@@ -84,9 +84,7 @@ func init() {
 			ID: "set_tid/args/unreadable-pointer", Rule: "set_tid pointing at an inaccessible page → EFAULT",
 			Expect: "EFAULT", Needs: SetTID,
 			Run: func(t *T) {
-				// An array of zero entries placed at the boundary starts
-				// exactly on the PROT_NONE page.
-				addr := t.GuardedArray(nil)
+				addr := t.Unmapped()
 				t.Check(Errno(unix.EFAULT), t.Clone(Call{SetTIDPtr: addr, SetTIDSize: U64(1)}))
 			},
 		},

@@ -74,7 +74,7 @@ func init() {
 			Expect: "EFAULT at [1, F, G]; then pid F, nspid [1 F G]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
 				tid := append([]int32{1}, t.Free(2)...)
-				t.Require("[1, F, G], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid, PidFDPtr: t.GuardedArray(nil)}))
+				t.Require("[1, F, G], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid, PidFDPtr: t.Unmapped()}))
 				t.Check(t.Want(tid, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
 			},
 		},
@@ -92,7 +92,7 @@ func init() {
 			Expect: "EFAULT; then pid F", Needs: SetTID,
 			Run: func(t *T) {
 				f := t.Free(1)
-				t.Require("[F], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{SetTID: f, PidFDPtr: t.GuardedArray(nil)}))
+				t.Require("[F], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{SetTID: f, PidFDPtr: t.Unmapped()}))
 				t.Check(t.Want(f, false), t.Clone(Call{SetTID: f}))
 			},
 		},
@@ -101,7 +101,7 @@ func init() {
 			Expect: "EFAULT; then pid F, nspid [F G]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
 				fg := t.Free(2)
-				t.Require("[F, G], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{SetTID: fg, PidFDPtr: t.GuardedArray(nil)}))
+				t.Require("[F, G], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{SetTID: fg, PidFDPtr: t.Unmapped()}))
 				t.Check(t.Want(fg, false), t.Clone(Call{SetTID: fg}))
 			},
 		},

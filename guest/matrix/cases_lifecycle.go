@@ -67,7 +67,7 @@ func init() {
 				t.ownProxy() // before unshare: a proxy made after it would be the new namespace's init
 				unsharePID(t)
 				tid := append([]int32{1}, t.Free(1)...)
-				t.Require("[1, F], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{SetTID: tid, PidFDPtr: t.GuardedArray(nil)}))
+				t.Require("[1, F], pidfd unwritable", Errno(unix.EFAULT), t.Clone(Call{SetTID: tid, PidFDPtr: t.Unmapped()}))
 				t.Check(Errno(unix.ENOMEM), t.Clone(Call{SetTID: append([]int32{1}, t.Free(1)...)}))
 			},
 		},

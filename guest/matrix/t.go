@@ -483,6 +483,26 @@ func (t *T) Self() int {
 // U64 returns a pointer to v, for Call's optional fields.
 func U64(v uint64) *uint64 { return &v }
 
+// Unmapped returns the address of an inaccessible (PROT_NONE) page: for
+// arrays that start on it and addresses the kernel cannot write. One page
+// serves every case of the process; mapping it costs two system calls and
+// nothing ever reads or writes it.
+func (t *T) Unmapped() uint64 {
+	addr, err := unmappedPage()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return addr
+}
+
+var unmappedPage = sync.OnceValues(func() (uint64, error) {
+	m, err := unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return 0, fmt.Errorf("mmap PROT_NONE page: %w", err)
+	}
+	return uint64(uintptr(unsafe.Pointer(&m[0]))), nil
+})
+
 // GuardedArray maps two pages, copies vals so that they end exactly at the
 // boundary between a readable page and an inaccessible one, and returns
 // the address of the first value. Reading len(vals)+extra values from it
