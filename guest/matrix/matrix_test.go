@@ -1,9 +1,12 @@
 package matrix
 
 import (
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 var idShape = regexp.MustCompile(`^(clone3|set_tid)/[a-z0-9_]+/[a-z0-9_.-]+$`)
@@ -123,6 +126,38 @@ func TestMissing(t *testing.T) {
 		back, err := ParseFeatures(f.String())
 		if err != nil || back != f {
 			t.Errorf("ParseFeatures(%q) = %v, %v; want %v", f.String(), back, err, f)
+		}
+	}
+}
+
+// TestSiginfoPID: si_pid is read at the offset the kernel writes it to.
+func TestSiginfoPID(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("true: %v", err)
+	}
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := siginfoPID(&info); got != int32(cmd.Process.Pid) {
+		t.Errorf("siginfoPID = %d, want %d", got, cmd.Process.Pid)
+	}
+}
+
+// TestExitSignalWant: a SIGCHLD child is seen by a plain wait only, any
+// other exit signal (0 included) by a __WCLONE wait only.
+func TestExitSignalWant(t *testing.T) {
+	for _, tc := range []struct {
+		sig  unix.Signal
+		want string
+	}{
+		{unix.SIGCHLD, "exit_signal 17; plain wait sees it: yes; __WCLONE wait: no"},
+		{0, "exit_signal 0; plain wait sees it: no; __WCLONE wait: yes"},
+		{unix.SIGUSR1, "exit_signal 10; plain wait sees it: no; __WCLONE wait: yes"},
+	} {
+		if got := exitSignalWant(tc.sig); got != tc.want {
+			t.Errorf("exitSignalWant(%d) = %q, want %q", tc.sig, got, tc.want)
 		}
 	}
 }

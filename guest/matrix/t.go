@@ -125,6 +125,15 @@ func RunBody(c Case, t *T) (res result.Case) {
 	return
 }
 
+// Skipf ends the case as skipped: this runner cannot build what the case
+// needs (the kernel was not asked anything that decides it).
+func (t *T) Skipf(format string, args ...any) {
+	t.res.Outcome = result.Skip
+	t.res.Reason = fmt.Sprintf(format, args...)
+	t.decided = true
+	panic(errFatal)
+}
+
 // Fatalf ends the case with outcome error.
 func (t *T) Fatalf(format string, args ...any) {
 	t.res.Outcome = result.Error
