@@ -294,7 +294,18 @@ func fdinfoNSpid(pidfd int) ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pidfd fdinfo: %w", err)
 	}
+	return parseFdinfoNSpid(b)
+}
+
+// parseFdinfoNSpid reads the PID chain out of pidfd fdinfo text. Without
+// CONFIG_PID_NS the kernel prints no NSpid line; there is one level only,
+// and the Pid line is it.
+func parseFdinfoNSpid(b []byte) ([]int, error) {
+	pid := 0
 	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			pid, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
 		rest, ok := strings.CutPrefix(line, "NSpid:")
 		if !ok {
 			continue
@@ -310,6 +321,9 @@ func fdinfoNSpid(pidfd int) ([]int, error) {
 		if len(out) > 0 {
 			return out, nil
 		}
+	}
+	if pid > 0 && !strings.Contains(string(b), "NSpid:") {
+		return []int{pid}, nil
 	}
 	return nil, fmt.Errorf("pidfd fdinfo has no NSpid line: %q", b)
 }

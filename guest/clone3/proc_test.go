@@ -121,3 +121,24 @@ func TestPIDInUseProcessGroup(t *testing.T) {
 		t.Errorf("PIDInUse(%d) = false for the ID of a live process group whose leader exited", pgid)
 	}
 }
+
+// TestParseFdinfoNSpid: the chain comes from the NSpid line, or from the
+// Pid line on a kernel without PID namespaces, which prints no NSpid.
+func TestParseFdinfoNSpid(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want []int
+		ok   bool
+	}{
+		{"pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\nPid:\t300\nNSpid:\t300\t7\n", []int{300, 7}, true},
+		{"pos:\t0\nPid:\t300\nNSpid:\t300\n", []int{300}, true},
+		{"pos:\t0\nflags:\t02000002\nPid:\t42\n", []int{42}, true},
+		{"pos:\t0\nPid:\t-1\nNSpid:\t-1\n", nil, false}, // the process is gone
+		{"pos:\t0\n", nil, false},
+	} {
+		got, err := parseFdinfoNSpid([]byte(tc.text))
+		if (err == nil) != tc.ok || !slicesEqual(got, tc.want) {
+			t.Errorf("parseFdinfoNSpid(%q) = %v, %v; want %v (ok %v)", tc.text, got, err, tc.want, tc.ok)
+		}
+	}
+}
