@@ -220,3 +220,42 @@ func qemuUnder(dir string) []string {
 	}
 	return pids
 }
+
+// TestRunSurvivableWarning: on a kernel that WARNs (and goes on) whenever
+// set_tid_size is 3, the cases that passed such an array are errors with
+// the report's title, the run still completes, result.json carries the
+// title, and cases that never pass three entries still pass.
+func TestRunSurvivableWarning(t *testing.T) {
+	needVMs(t)
+	patch := repoFile(t, "kernels/testing/warn-on-set_tid-size-3.patch")
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := vmtest(t, "run", "--kernel", "build:patch="+patch, "--out", out, "--case", "set_tid/nested/*", "--case", "set_tid/pid/*")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (cases errored)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	r := loadResult(t, out)
+	const title = "WARNING: at kernel/fork.c:2953 copy_clone_args_from_user"
+	if r.Status != run.Completed || r.CrashTitle != title {
+		t.Errorf("status %s, title %q: want completed with %q", r.Status, r.CrashTitle, title)
+	}
+	charged, passed := 0, 0
+	for _, c := range r.Cases {
+		switch {
+		case c.Outcome == result.Error && strings.Contains(c.Reason, "the kernel reported "+title):
+			charged++
+		case c.Outcome == result.Pass:
+			passed++
+		default:
+			t.Errorf("%s: %s (%s)", c.ID, c.Outcome, c.Reason)
+		}
+		// No set_tid/pid case passes three entries: one charged with the
+		// WARNING can only have ended while a nested case ran beside it,
+		// and must say so.
+		if strings.HasPrefix(c.ID, "set_tid/pid/") && c.Outcome != result.Pass && !strings.Contains(c.Reason, "(beside it ran set_tid/nested/") {
+			t.Errorf("%s was charged with a WARNING it cannot have caused: %s", c.ID, c.Reason)
+		}
+	}
+	if charged == 0 || passed == 0 {
+		t.Errorf("%d cases charged with the WARNING and %d passed; want some of each", charged, passed)
+	}
+}

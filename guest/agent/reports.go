@@ -47,7 +47,7 @@ func chargeReports(r result.Case, titles []string, beside []string) result.Case 
 	if len(titles) == 0 {
 		return r
 	}
-	why := "the kernel reported " + strings.Join(titles, "; ") + " while this case ran"
+	why := result.KernelReportPrefix + strings.Join(titles, "; ") + result.KernelReportSuffix
 	if len(beside) > 0 {
 		why += " (beside it ran " + strings.Join(beside, ", ") + ")"
 	}

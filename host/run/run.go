@@ -553,6 +553,17 @@ loop:
 	if crash != nil {
 		res.Crash, res.CrashTitle = crash.Excerpt, crash.Title
 	}
+	if res.CrashTitle == "" {
+		// A report the kernel survived is printed below the quiet
+		// console's level: the agent, reading the kernel log, charged it
+		// to a case.
+		for _, c := range res.Cases {
+			if t := c.KernelReport(); t != "" {
+				res.CrashTitle = t
+				break
+			}
+		}
+	}
 	if (crash != nil && crash.Fatal) || panicked {
 		res.Status = Crashed
 		if res.CrashTitle == "" {

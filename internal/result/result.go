@@ -126,5 +126,28 @@ type Case struct {
 	DurationMS float64 `json:"duration_ms"`
 }
 
+// KernelReportPrefix and KernelReportSuffix frame the reason of a case
+// charged with a kernel WARNING or BUG it survived ("the kernel reported
+// WARNING: at kernel/fork.c:2953 copy_clone_args_from_user while this case
+// ran ..."): the agent writes it, the host reads the title back.
+const (
+	KernelReportPrefix = "the kernel reported "
+	KernelReportSuffix = " while this case ran"
+)
+
+// KernelReport returns the kernel report titles a case was charged with
+// ("" when none).
+func (c Case) KernelReport() string {
+	rest, ok := strings.CutPrefix(c.Reason, KernelReportPrefix)
+	if !ok || c.Outcome != Error {
+		return ""
+	}
+	title, _, ok := strings.Cut(rest, KernelReportSuffix)
+	if !ok {
+		return ""
+	}
+	return title
+}
+
 // Failed reports whether the outcome makes a run fail.
 func (o Outcome) Failed() bool { return o == Fail || o == Error }

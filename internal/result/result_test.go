@@ -110,3 +110,22 @@ func TestCaseJSON(t *testing.T) {
 		t.Errorf("json = %s\nwant   %s", b, want)
 	}
 }
+
+func TestKernelReport(t *testing.T) {
+	tests := []struct {
+		c    Case
+		want string
+	}{
+		{Case{Outcome: Error, Reason: KernelReportPrefix + "WARNING: at kernel/fork.c:2953 copy_clone_args_from_user" + KernelReportSuffix + " (beside it ran x)"},
+			"WARNING: at kernel/fork.c:2953 copy_clone_args_from_user"},
+		{Case{Outcome: Error, Reason: KernelReportPrefix + "BUG: a; WARNING: b" + KernelReportSuffix}, "BUG: a; WARNING: b"},
+		{Case{Outcome: Fail, Reason: KernelReportPrefix + "BUG: a" + KernelReportSuffix}, ""},
+		{Case{Outcome: Error, Reason: "timeout: case did not end"}, ""},
+		{Case{Outcome: Error, Reason: KernelReportPrefix + "no suffix"}, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.c.KernelReport(); got != tt.want {
+			t.Errorf("KernelReport(%q) = %q, want %q", tt.c.Reason, got, tt.want)
+		}
+	}
+}
