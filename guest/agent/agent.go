@@ -322,6 +322,9 @@ func probeNamespaces() matrix.Feature {
 			f |= matrix.CheckpointRestoreCap
 		}
 	}
+	if b, err := os.ReadFile("/proc/filesystems"); err == nil && strings.Contains(string(b), "\tcgroup2\n") {
+		f |= matrix.Cgroup2
+	}
 	return f
 }
 

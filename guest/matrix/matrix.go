@@ -35,6 +35,9 @@ const (
 	CheckpointRestoreCap
 	// ClearSighand is CLONE_CLEAR_SIGHAND (Linux 5.5).
 	ClearSighand
+	// Cgroup2 is the cgroup2 file system (CONFIG_CGROUPS), which
+	// CLONE_INTO_CGROUP needs to do more than check its arguments.
+	Cgroup2
 )
 
 var featureNames = []struct {
@@ -47,6 +50,7 @@ var featureNames = []struct {
 	{UserNS, "user_ns"},
 	{CheckpointRestoreCap, "cap_checkpoint_restore"},
 	{ClearSighand, "clear_sighand"},
+	{Cgroup2, "cgroup2"},
 }
 
 // String lists the features by name, comma-separated.

@@ -256,6 +256,9 @@ type Call struct {
 	// which waits see it: one without __WALL finds only SIGCHLD children,
 	// one with __WCLONE only the others.
 	ExitSignalNote bool
+	// CgroupNote (a child of the initial namespace only) reports in the
+	// answer's note the child's cgroup2 line of /proc/PID/cgroup.
+	CgroupNote bool
 }
 
 // SizeZero asks Clone for a struct size of literally 0.
@@ -362,6 +365,9 @@ func (t *T) Clone(c Call) result.Answer {
 		}
 		if c.ExitSignalNote {
 			ans.Note = t.exitSignalNote(pid)
+		}
+		if c.CgroupNote {
+			ans.Note = t.cgroupNote(pid)
 		}
 		if !c.KeepZombie {
 			if err := t.wait(pid, info, unix.WEXITED|unix.WALL); err != nil {
