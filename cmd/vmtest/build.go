@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/configs"
-	"github.com/vmtest/vmtest/host/build"
+	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/run"
 )
 
@@ -21,7 +21,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest build", flag.ContinueOnError)
-	var sp build.Spec
+	var sp kbuild.Spec
 	var cfgs, patches listFlag
 	fs.StringVar(&sp.Tree, "tree", "", "kernel source tree, only read (default: Debian's linux-source-6.1, downloaded once into the cache)")
 	fs.StringVar(&sp.Base, "base", "", "base config: tinyconfig (default), defconfig, allnoconfig, or a .config file")

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/guest/matrix"
-	"github.com/vmtest/vmtest/host/build"
 	"github.com/vmtest/vmtest/host/compare"
+	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/result"
 )
@@ -27,7 +27,7 @@ type side struct {
 	ref   *run.KernelRef
 
 	kernel   string // bzImage path (given, downloaded or built)
-	manifest *build.Manifest
+	manifest *kbuild.Manifest
 	res      *run.Result
 	err      error
 }
@@ -68,10 +68,10 @@ type Comparison struct {
 }
 
 type sideJSON struct {
-	Source string          `json:"source"`
-	Kind   string          `json:"kind"` // bzimage, debian, build, result
-	Build  *build.Manifest `json:"build,omitempty"`
-	Result *run.Result     `json:"result"`
+	Source string           `json:"source"`
+	Kind   string           `json:"kind"` // bzimage, debian, build, result
+	Build  *kbuild.Manifest `json:"build,omitempty"`
+	Result *run.Result      `json:"result"`
 }
 
 func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -24,7 +24,7 @@ import (
 
 	"github.com/vmtest/vmtest/guest/agent"
 	"github.com/vmtest/vmtest/guest/matrix"
-	"github.com/vmtest/vmtest/host/build"
+	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
 )
@@ -256,11 +256,11 @@ func exitStatus(ctx context.Context, res *run.Result) int {
 }
 
 // reportErr prints an error on one line and maps it to the exit status:
-// bad input (*run.UsageError, *build.InputError) is 2, anything else 3.
+// bad input (*run.UsageError, *kbuild.InputError) is 2, anything else 3.
 func reportErr(stderr io.Writer, who string, err error) int {
 	fmt.Fprintf(stderr, "%s: %v\n", who, err)
 	var ue *run.UsageError
-	var ie *build.InputError
+	var ie *kbuild.InputError
 	if errors.As(err, &ue) || errors.As(err, &ie) {
 		return exitUsage
 	}

@@ -6,9 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/vmtest/vmtest/host/build"
 	"github.com/vmtest/vmtest/host/bzimage"
 	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/host/kbuild"
 )
 
 // KernelKind is what a --kernel or --base value names.
@@ -31,7 +31,7 @@ type KernelRef struct {
 	// Image is the bzImage of KernelImage, checked.
 	Image string
 	// Spec is a KernelBuild's spec, fragments resolved and inputs read.
-	Spec build.Spec
+	Spec kbuild.Spec
 	// ResultDir and Result are a KernelResult's directory and result.json.
 	ResultDir string
 	Result    *Result
@@ -49,8 +49,8 @@ func ParseKernel(flag, arg string, results bool) (*KernelRef, error) {
 		return nil, &UsageError{fmt.Errorf("no kernel: pass %s bzImage, %s debian or %s build[:...]", flag, flag, flag)}
 	case arg == string(KernelDebian):
 		k.Kind = KernelDebian
-	case build.IsSpec(arg):
-		sp, cfgs, err := build.ParseSpec(arg)
+	case kbuild.IsSpec(arg):
+		sp, cfgs, err := kbuild.ParseSpec(arg)
 		if err != nil {
 			return nil, &UsageError{fmt.Errorf("%s: %w", flag, err)}
 		}
@@ -83,12 +83,12 @@ func ParseKernel(flag, arg string, results bool) (*KernelRef, error) {
 // BuildRef makes a KernelRef for a build spec with the fragments named
 // (files or built-in names), reading and checking every input that does
 // not need the tree.
-func BuildRef(sp build.Spec, fragments []string) (*KernelRef, error) {
-	sp, err := build.WithFragments(sp, fragments)
+func BuildRef(sp kbuild.Spec, fragments []string) (*KernelRef, error) {
+	sp, err := kbuild.WithFragments(sp, fragments)
 	if err != nil {
 		return nil, err
 	}
-	return &KernelRef{Arg: build.SpecPrefix, Kind: KernelBuild, Spec: sp}, nil
+	return &KernelRef{Arg: kbuild.SpecPrefix, Kind: KernelBuild, Spec: sp}, nil
 }
 
 // Bootable reports whether the kernel can be booted (not a result
@@ -106,7 +106,7 @@ type ObtainOptions struct {
 // Obtain downloads or builds the kernel if need be and returns the
 // bzImage's path and, for a build, its manifest. A result directory has
 // no bzImage to give.
-func (k *KernelRef) Obtain(ctx context.Context, o ObtainOptions) (string, *build.Manifest, error) {
+func (k *KernelRef) Obtain(ctx context.Context, o ObtainOptions) (string, *kbuild.Manifest, error) {
 	if o.CacheDir == "" {
 		o.CacheDir = DefaultCacheDir()
 	}
@@ -131,7 +131,7 @@ func (k *KernelRef) Obtain(ctx context.Context, o ObtainOptions) (string, *build
 			}
 			sp.Tree = t
 		}
-		m, err := build.Build(ctx, sp, build.Options{CacheDir: o.CacheDir, Jobs: o.Jobs, Progress: o.Progress})
+		m, err := kbuild.Build(ctx, sp, kbuild.Options{CacheDir: o.CacheDir, Jobs: o.Jobs, Progress: o.Progress})
 		if err != nil {
 			return "", nil, err
 		}

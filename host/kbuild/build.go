@@ -1,7 +1,7 @@
-// Package build turns a kernel source tree, a config fragment and an
+// Package kbuild turns a kernel source tree, a config fragment and an
 // optional patch series into a bzImage, on a scratch copy of the tree
 // (never the user's own), cached by everything that determines the result.
-package build
+package kbuild
 
 import (
 	"bufio"
