@@ -19,9 +19,6 @@ type Crash struct {
 	// oopses) from one it survives (a WARNING, a "BUG: sleeping function
 	// called from invalid context" and the like).
 	Fatal bool
-	// Line is the report's first line's index among the cleaned console
-	// lines.
-	Line int
 }
 
 // crashPattern recognises the first line of a kernel report; the first
@@ -101,7 +98,7 @@ func FindCrash(console string) *Crash {
 			if p.title != nil {
 				title = p.title(m)
 			}
-			c := &Crash{Title: title, Fatal: p.fatal, Line: i}
+			c := &Crash{Title: title, Fatal: p.fatal}
 			// A fatal report runs to the panic; keep the call trace.
 			from, to := max(0, i-5), min(len(lines), i+40)
 			c.Excerpt = strings.Join(lines[from:to], "\n")
@@ -119,13 +116,4 @@ func FindCrash(console string) *Crash {
 		}
 	}
 	return nil
-}
-
-// CrashExcerpt returns the console lines around the first kernel report,
-// or "" when there is none.
-func CrashExcerpt(console string) string {
-	if c := FindCrash(console); c != nil {
-		return c.Excerpt
-	}
-	return ""
 }

@@ -72,7 +72,11 @@ func TestCrashExcerptWindow(t *testing.T) {
 		console = append(console, "[    1.0] line "+string(rune('A'+i%26)))
 	}
 	console[20] = "[    3.1] Kernel panic - not syncing: Attempted to kill init!"
-	lines := strings.Split(CrashExcerpt(strings.Join(console, "\r\n")), "\n")
+	c := FindCrash(strings.Join(console, "\r\n"))
+	if c == nil {
+		t.Fatal("no crash found")
+	}
+	lines := strings.Split(c.Excerpt, "\n")
 	if len(lines) != 45 || lines[5] != console[20] || lines[0] != console[15] {
 		t.Errorf("excerpt is not 5 lines before and 39 after the panic:\n%s", strings.Join(lines, "\n"))
 	}
