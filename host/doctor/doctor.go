@@ -88,24 +88,21 @@ func Inspect(ctx context.Context, o Options) (*Report, error) {
 		r.QEMUError = err.Error()
 	} else {
 		r.QEMU = bin
-		r.QEMUVersion = qemu.Version(ctx, bin)
+		r.Host = qemu.ThisHost(ctx, bin)
+		r.QEMUVersion = r.Host.QEMUVersion
 		for _, d := range Devices {
 			r.Devices[d.Name] = qemu.HasDevice(ctx, bin, d.Name)
 		}
-		r.Host = qemu.ThisHost(ctx, bin)
 		if o.Recheck {
 			os.Remove(qemu.VerdictPath(o.CacheDir, r.Host))
 		}
-		if v := qemu.LoadVerdict(o.CacheDir, r.Host); v != nil {
-			r.Verdict, r.VerdictCached = v, true
-		} else {
-			c := qemu.Chooser{Binary: bin, CacheDir: o.CacheDir, Device: o.Device}
-			ch, err := c.Choose(ctx, qemu.AccelAuto)
-			if err != nil {
-				return nil, fmt.Errorf("probe KVM: %w", err)
-			}
-			r.Verdict = ch.Verdict
+		// The run's own chooser: the cached verdict, or a probe now.
+		c := qemu.Chooser{Binary: bin, CacheDir: o.CacheDir, Device: o.Device}
+		ch, err := c.Choose(ctx, qemu.AccelAuto)
+		if err != nil {
+			return nil, fmt.Errorf("probe KVM: %w", err)
 		}
+		r.Verdict, r.VerdictCached = ch.Verdict, ch.Cached
 		if p := qemu.ProbeAccel(ctx, bin, qemu.TCG, 30*time.Second); p.Err != nil {
 			r.TCG, r.TCGError = p.Err, p.Err.Error()
 		}
