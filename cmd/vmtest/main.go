@@ -7,7 +7,7 @@
 // crash, timeout, missing done record); 130 interrupted (SIGINT, SIGTERM).
 //
 // The same binary is the guest agent: as PID 1 (the initramfs's /init) or
-// with the hidden first argument agent.CaseArg it runs guest code instead.
+// with the hidden first argument contract.CaseArg it runs guest code instead.
 package main
 
 import (
@@ -27,6 +27,7 @@ import (
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
 // Exit statuses.
@@ -40,7 +41,7 @@ const (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == agent.CaseArg {
+	if len(os.Args) > 1 && os.Args[1] == contract.CaseArg {
 		agent.CaseMain(os.Args)
 		return
 	}
@@ -152,13 +153,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.Cases = cases
 	o.Append = appendFlag
 	o.Exec = execFlag
-	switch *runner {
-	case agent.RunnerProxy:
-	case agent.RunnerExec:
-		o.Append = append(o.Append, agent.ParamRunner+"="+agent.RunnerExec)
-	default:
-		fmt.Fprintf(stderr, "vmtest run: --runner %q: want proxy or exec\n", *runner)
+	switch r, err := contract.ParseRunner(*runner); {
+	case err != nil:
+		fmt.Fprintf(stderr, "vmtest run: --runner: %v\n", err)
 		return exitUsage
+	case r != contract.RunnerProxy:
+		o.Append = append(o.Append, contract.ParamRunner+"="+string(r))
 	}
 	o.Progress = stderr
 	// Every flag is checked before a kernel is downloaded, built or booted.

@@ -5,7 +5,7 @@
 // debug port or the second UART, whichever is cheapest), and ends the VM.
 //
 // The same binary is also the host CLI; cmd/vmtest dispatches here when it
-// finds itself running as PID 1 or as a case process (argv[1] == CaseArg).
+// finds itself running as PID 1 or as a case process (argv[1] == contract.CaseArg).
 package agent
 
 import (
@@ -33,72 +33,60 @@ import (
 	"github.com/vmtest/vmtest/guest/ivshmem"
 	"github.com/vmtest/vmtest/guest/kmsg"
 	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
 )
-
-// CaseArg is argv[1] of a case process; the agent re-executes itself with
-// it once per case and once more per namespace level of the case's setup.
-const CaseArg = "__vmtest-case"
-
-// Kernel command-line parameters the host sets (see host/qemu).
-const (
-	ParamResults     = "vmtest.results"      // tty of the result channel, e.g. ttyS1
-	ParamCases       = "vmtest.case"         // comma-separated ID globs
-	ParamCaseTimeout = "vmtest.case_timeout" // per-case limit, Go duration
-	ParamDebug       = "vmtest.debug"        // panic | hang | silent | stall | debugcon | uart: test the host's failure handling and the fallback channels
-	ParamJobs        = "vmtest.jobs"         // cases run at once (default: one per vCPU)
-	ParamExec        = "vmtest.exec"         // 1: run the programs in /exec instead of the matrix
-	ParamRunner      = "vmtest.runner"       // proxy (default) | exec: how cases get their namespaces
-)
-
-// ExecDir holds the extra programs of exec mode.
-const ExecDir = "/exec"
 
 // Config is what the agent reads from the kernel command line.
 type Config struct {
 	ResultsTTY  string
 	Cases       []string
 	CaseTimeout time.Duration
-	Debug       string
+	Debug       contract.DebugMode
 	Jobs        int
 	Exec        bool
-	Runner      string
+	Runner      contract.Runner
 }
 
 // ParseCmdline extracts the agent's parameters from /proc/cmdline text.
 func ParseCmdline(cmdline string) (Config, error) {
-	c := Config{ResultsTTY: "ttyS1", CaseTimeout: 60 * time.Second, Runner: RunnerProxy}
+	c := Config{ResultsTTY: contract.ResultsTTY, CaseTimeout: contract.DefaultCaseTimeout, Runner: contract.RunnerProxy}
 	for _, f := range strings.Fields(cmdline) {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
-		case ParamResults:
+		case contract.ParamResults:
 			c.ResultsTTY = v
-		case ParamCases:
+		case contract.ParamCases:
 			for _, p := range strings.Split(v, ",") {
 				if p != "" {
 					c.Cases = append(c.Cases, p)
 				}
 			}
-		case ParamCaseTimeout:
+		case contract.ParamCaseTimeout:
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return c, fmt.Errorf("bad %s=%q", ParamCaseTimeout, v)
+				return c, fmt.Errorf("bad %s=%q", contract.ParamCaseTimeout, v)
 			}
 			c.CaseTimeout = d
-		case ParamDebug:
-			c.Debug = v
-		case ParamExec:
-			c.Exec = v == "1"
-		case ParamRunner:
-			if v != RunnerProxy && v != RunnerExec {
-				return c, fmt.Errorf("bad %s=%q (want %s or %s)", ParamRunner, v, RunnerProxy, RunnerExec)
+		case contract.ParamDebug:
+			m, err := contract.ParseDebugMode(v)
+			if err != nil {
+				return c, fmt.Errorf("bad %s: %w", contract.ParamDebug, err)
 			}
-			c.Runner = v
-		case ParamJobs:
+			c.Debug = m
+		case contract.ParamExec:
+			c.Exec = v == "1"
+		case contract.ParamRunner:
+			r, err := contract.ParseRunner(v)
+			if err != nil {
+				return c, fmt.Errorf("bad %s: %w", contract.ParamRunner, err)
+			}
+			c.Runner = r
+		case contract.ParamJobs:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				return c, fmt.Errorf("bad %s=%q", ParamJobs, v)
+				return c, fmt.Errorf("bad %s=%q", contract.ParamJobs, v)
 			}
 			c.Jobs = min(n, matrix.MaxSlots)
 		}
@@ -119,8 +107,8 @@ var guestNamespace = []libinit.Creator{
 	libinit.Mount{Source: "sysfs", Target: "/sys", FSType: "sysfs"},
 	// A second procfs of the initial PID namespace, which stays visible
 	// when case processes mount their own namespace's procfs on /proc.
-	libinit.Dir{Name: "/rootproc", Mode: 0o555},
-	libinit.Mount{Source: "proc", Target: "/rootproc", FSType: "proc"},
+	libinit.Dir{Name: contract.RootProc, Mode: 0o555},
+	libinit.Mount{Source: "proc", Target: contract.RootProc, FSType: "proc"},
 	libinit.Dir{Name: "/tmp", Mode: 0o1777},
 	libinit.Mount{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs"},
 }
@@ -136,7 +124,7 @@ func Main() {
 	if err != nil {
 		logf("%v", err)
 	}
-	if cfg.Debug == "panic" {
+	if cfg.Debug == contract.DebugPanic {
 		// PID 1 exiting is a kernel panic on every kernel ("Attempted to
 		// kill init!"), which is exactly what the host must classify.
 		logf("debug: exiting PID 1 to provoke a kernel panic")
@@ -147,7 +135,7 @@ func Main() {
 		logf("open result channel: %v", err)
 		powerOff()
 	}
-	if cfg.Debug == "silent" {
+	if cfg.Debug == contract.DebugSilent {
 		logf("debug: staying silent")
 		hangForever()
 	}
@@ -173,7 +161,7 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 		return w.Done()
 	}
 	w := ktap.NewWriter(out, len(cases))
-	if cfg.Debug == "hang" {
+	if cfg.Debug == contract.DebugHang {
 		logf("debug: hanging after the KTAP header")
 		hangForever()
 	}
@@ -198,7 +186,7 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	// background teardown of earlier cases run meanwhile.
 	runtime.GOMAXPROCS(2 * runtime.NumCPU())
 	start := time.Now()
-	if cfg.Debug == "stall" {
+	if cfg.Debug == contract.DebugStall {
 		stallOnce.Store(true)
 	}
 	// A WARNING or BUG the kernel survives is charged to the case that
@@ -209,12 +197,12 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	}
 	defer kernelLog.Close()
 	var running runningCases
-	w.Info("runner", cfg.Runner)
+	w.Info("runner", string(cfg.Runner))
 	w.Info("channel", channelName(out, cfg.ResultsTTY))
 	w.Info("cpus", strconv.Itoa(runtime.NumCPU()))
 	w.Info("jobs", strconv.Itoa(jobs))
 	runCase := RunCaseInProcess
-	if cfg.Runner == RunnerExec {
+	if cfg.Runner == contract.RunnerExec {
 		runCase = func(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) (result.Case, bool) {
 			return RunCase(ctx, c, feats, timeout, slot), false
 		}
@@ -263,13 +251,13 @@ const InfoCasesWallMS = "cases_wall_ms"
 // value is "exit N, M ms".
 const InfoExecPrefix = "exec."
 
-// runExec runs every program in ExecDir in name order, each in its own
+// runExec runs every program in contract.ExecDir in name order, each in its own
 // process group with the case timeout, its output on the console, and
 // reports each one's exit status and guest wall time. It exists to time
 // the upstream kselftests on the same kernel and VM as the matrix.
 func runExec(ctx context.Context, cfg Config, out io.Writer) error {
 	w := ktap.NewWriter(out, 0)
-	ents, err := os.ReadDir(ExecDir)
+	ents, err := os.ReadDir(contract.ExecDir)
 	if err != nil {
 		w.Info("error", err.Error())
 		return w.Done()
@@ -277,7 +265,7 @@ func runExec(ctx context.Context, cfg Config, out io.Writer) error {
 	var total time.Duration
 	for _, e := range ents {
 		cctx, cancel := context.WithTimeout(ctx, cfg.CaseTimeout)
-		cmd := exec.CommandContext(cctx, filepath.Join(ExecDir, e.Name()))
+		cmd := exec.CommandContext(cctx, filepath.Join(contract.ExecDir, e.Name()))
 		cmd.Dir = "/tmp"
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -363,7 +351,7 @@ func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout t
 	if err != nil {
 		self = "/proc/self/exe"
 	}
-	cmd := exec.CommandContext(ctx, self, CaseArg, c.ID, "0", feats.String(), strconv.Itoa(slot))
+	cmd := exec.CommandContext(ctx, self, contract.CaseArg, c.ID, "0", feats.String(), strconv.Itoa(slot))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &limitedWriter{w: &stderr, n: 4096}
 	// Its own process group, so a timeout kills the whole tree, including
@@ -432,7 +420,7 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 // The host reads all three. The debug switches "debugcon" and "uart"
 // force the slower ones, to test them.
 func openChannel(cfg Config, logf func(string, ...any)) (io.WriteCloser, error) {
-	if cfg.Debug != "debugcon" && cfg.Debug != "uart" {
+	if cfg.Debug != contract.DebugDebugcon && cfg.Debug != contract.DebugUART {
 		ch, err := ivshmem.Open(ivshmem.DevicesDir)
 		if err == nil {
 			return ch, nil
@@ -442,7 +430,7 @@ func openChannel(cfg Config, logf func(string, ...any)) (io.WriteCloser, error) 
 			logf("shared-memory results: %v; using the debug port or UART", err)
 		}
 	}
-	if cfg.Debug != "uart" {
+	if cfg.Debug != contract.DebugUART {
 		if dc, err := debugcon.Open(); err == nil {
 			return dc, nil
 		}
@@ -484,16 +472,13 @@ func openResults(tty string) (*os.File, error) {
 // QMP as soon as it has read the done record, so this is rarely reached.
 func powerOff() {
 	if f, err := os.OpenFile("/dev/port", os.O_WRONLY, 0); err == nil {
-		f.WriteAt([]byte{0}, DebugExitPort)
+		f.WriteAt([]byte{0}, contract.DebugExitPort)
 		f.Close()
 	}
 	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 	hangForever()
 }
-
-// DebugExitPort is the I/O port of QEMU's isa-debug-exit device.
-const DebugExitPort = 0xf4
 
 // hangForever blocks PID 1 for good. Not `select {}`: when no other
 // goroutine can run, Go's deadlock detector makes that a fatal error, and

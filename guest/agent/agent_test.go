@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -15,10 +16,10 @@ func TestParseCmdline(t *testing.T) {
 		want    Config
 		err     string
 	}{
-		{"console=ttyS0 quiet", Config{ResultsTTY: "ttyS1", CaseTimeout: time.Minute, Runner: RunnerProxy}, ""},
+		{"console=ttyS0 quiet", Config{ResultsTTY: "ttyS1", CaseTimeout: time.Minute, Runner: contract.RunnerProxy}, ""},
 		{"vmtest.results=ttyS2 vmtest.case=a/*,b/c, vmtest.case_timeout=5s vmtest.jobs=3 vmtest.debug=hang vmtest.runner=exec vmtest.exec=1",
-			Config{ResultsTTY: "ttyS2", Cases: []string{"a/*", "b/c"}, CaseTimeout: 5 * time.Second, Jobs: 3, Debug: "hang", Runner: RunnerExec, Exec: true}, ""},
-		{"vmtest.jobs=99", Config{ResultsTTY: "ttyS1", CaseTimeout: time.Minute, Jobs: matrix.MaxSlots, Runner: RunnerProxy}, ""},
+			Config{ResultsTTY: "ttyS2", Cases: []string{"a/*", "b/c"}, CaseTimeout: 5 * time.Second, Jobs: 3, Debug: "hang", Runner: contract.RunnerExec, Exec: true}, ""},
+		{"vmtest.jobs=99", Config{ResultsTTY: "ttyS1", CaseTimeout: time.Minute, Jobs: matrix.MaxSlots, Runner: contract.RunnerProxy}, ""},
 		{"vmtest.case_timeout=soon", Config{}, "case_timeout"},
 		{"vmtest.case_timeout=-1s", Config{}, "case_timeout"},
 		{"vmtest.jobs=0", Config{}, "jobs"},

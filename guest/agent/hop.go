@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmtest/vmtest/guest/clone3"
 	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
@@ -62,10 +63,10 @@ func Hops(s matrix.Setup) []*syscall.SysProcAttr {
 }
 
 // CaseMain is the entry point of a case process: argv is
-// [self, CaseArg, id, hop, features, slot].
+// [self, contract.CaseArg, id, hop, features, slot].
 func CaseMain(argv []string) {
 	if len(argv) != 6 {
-		fmt.Fprintf(os.Stderr, "usage: %s %s ID HOP FEATURES SLOT\n", argv[0], CaseArg)
+		fmt.Fprintf(os.Stderr, "usage: %s %s ID HOP FEATURES SLOT\n", argv[0], contract.CaseArg)
 		os.Exit(2)
 	}
 	c, ok := matrix.Lookup(argv[2])
@@ -101,7 +102,7 @@ func CaseMain(argv []string) {
 }
 
 func nextHop(c matrix.Case, argv []string, hop int, attr *syscall.SysProcAttr) int {
-	cmd := exec.Command(argv[0], CaseArg, c.ID, strconv.Itoa(hop+1), argv[4], argv[5])
+	cmd := exec.Command(argv[0], contract.CaseArg, c.ID, strconv.Itoa(hop+1), argv[4], argv[5])
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = attr
 	if err := cmd.Run(); err != nil {

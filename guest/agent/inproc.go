@@ -18,16 +18,12 @@ import (
 	"github.com/vmtest/vmtest/internal/result"
 )
 
-// The runners. The proxy runner (the default) runs each case's body in the
-// agent and builds its namespaces and credentials out of proxies
-// (clone3.Proxy): processes sharing the agent's memory that make the body's
-// system calls from inside them. The exec runner re-executes the agent once
-// per namespace level instead; it is slower by a Go start-up per level
-// (tens of milliseconds under TCG) and kept as a cross-check.
-const (
-	RunnerProxy = "proxy"
-	RunnerExec  = "exec"
-)
+// The runners (contract.Runner). The proxy runner (the default) runs each
+// case's body in the agent and builds its namespaces and credentials out of
+// proxies (clone3.Proxy): processes sharing the agent's memory that make the
+// body's system calls from inside them. The exec runner re-executes the
+// agent once per namespace level instead; it is slower by a Go start-up per
+// level (tens of milliseconds under TCG) and kept as a cross-check.
 
 // Chain is the proxies a case's setup needs, outermost first; the last one
 // is where the body's calls come from.

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
 // ProcRoot is where the initial PID namespace's procfs is mounted. Case
@@ -20,8 +22,8 @@ import (
 var ProcRoot = "/proc"
 
 func init() {
-	if _, err := os.Stat("/rootproc/self"); err == nil {
-		ProcRoot = "/rootproc"
+	if _, err := os.Stat(contract.RootProc + "/self"); err == nil {
+		ProcRoot = contract.RootProc
 	}
 }
 

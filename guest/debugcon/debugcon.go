@@ -14,11 +14,12 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
-// Port is the I/O port the host puts the device at (QEMU's customary
-// 0xe9, the Bochs "port e9 hack").
-const Port = 0xe9
+// Port is the I/O port the host puts the device at.
+const Port = contract.DebugconPort
 
 // Writer writes to the debug port. Open it with Open.
 type Writer struct{}

@@ -16,13 +16,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/shmlog"
-)
-
-// PCI IDs of ivshmem (Red Hat's virtio vendor ID, QEMU's ivshmem device).
-const (
-	VendorID = "0x1af4"
-	DeviceID = "0x1110"
 )
 
 // DevicesDir is where sysfs lists PCI devices.
@@ -51,7 +46,7 @@ func Open(dir string) (*Channel, error) {
 	var errs []error
 	for _, d := range devs {
 		path := filepath.Join(dir, d.Name())
-		if id(path, "vendor") != VendorID || id(path, "device") != DeviceID {
+		if id(path, "vendor") != contract.IvshmemVendorID || id(path, "device") != contract.IvshmemDeviceID {
 			continue
 		}
 		mem, err := mapBAR(filepath.Join(path, "resource2"))

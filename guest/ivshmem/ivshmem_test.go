@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/shmlog"
 )
 
@@ -48,18 +49,18 @@ func TestOpen(t *testing.T) {
 			fakeDevice(t, dir, "0000:00:01.0", "0x1af4", "0x1000", 4096, true) // virtio-net
 		}, "", "no ivshmem device"},
 		{"ivshmem without the host's header", func(t *testing.T, dir string) {
-			fakeDevice(t, dir, "0000:00:02.0", VendorID, DeviceID, 4096, false)
+			fakeDevice(t, dir, "0000:00:02.0", contract.IvshmemVendorID, contract.IvshmemDeviceID, 4096, false)
 		}, "", "not made by the vmtest host"},
 		{"ivshmem without a BAR", func(t *testing.T, dir string) {
-			fakeDevice(t, dir, "0000:00:02.0", VendorID, DeviceID, 0, false)
+			fakeDevice(t, dir, "0000:00:02.0", contract.IvshmemVendorID, contract.IvshmemDeviceID, 0, false)
 		}, "", "resource2"},
 		{"another ivshmem device first", func(t *testing.T, dir string) {
-			fakeDevice(t, dir, "0000:00:02.0", VendorID, DeviceID, 4096, false)
-			fakeDevice(t, dir, "0000:00:04.0", VendorID, DeviceID, 8192, true)
+			fakeDevice(t, dir, "0000:00:02.0", contract.IvshmemVendorID, contract.IvshmemDeviceID, 4096, false)
+			fakeDevice(t, dir, "0000:00:04.0", contract.IvshmemVendorID, contract.IvshmemDeviceID, 8192, true)
 		}, "0000:00:04.0", ""},
 		{"ivshmem set up by the host", func(t *testing.T, dir string) {
 			fakeDevice(t, dir, "0000:00:00.0", "0x8086", "0x1237", 0, false)
-			fakeDevice(t, dir, "0000:00:03.0", VendorID, DeviceID, 8192, true)
+			fakeDevice(t, dir, "0000:00:03.0", contract.IvshmemVendorID, contract.IvshmemDeviceID, 8192, true)
 		}, "0000:00:03.0", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

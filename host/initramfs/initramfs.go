@@ -18,8 +18,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
 // formatVersion changes whenever the archive layout changes, so old cache
@@ -55,7 +58,7 @@ func Records(agent io.ReaderAt, agentSize int64, extra ...cpio.Record) []cpio.Re
 		},
 	}
 	if len(extra) > 0 {
-		recs = append(recs, dir(ExecDir, 0o755))
+		recs = append(recs, dir(execDir, 0o755))
 		recs = append(recs, extra...)
 	}
 	for i := range recs {
@@ -64,11 +67,11 @@ func Records(agent io.ReaderAt, agentSize int64, extra ...cpio.Record) []cpio.Re
 	return recs
 }
 
-// ExecDir is where extra executables land in the guest (no leading
+// execDir is where extra executables land in the archive (no leading
 // slash: cpio names are relative).
-const ExecDir = "exec"
+var execDir = strings.TrimPrefix(contract.ExecDir, "/")
 
-// File is an extra host file to carry into the guest's ExecDir, e.g. an
+// File is an extra host file to carry into the guest's contract.ExecDir, e.g. an
 // upstream kselftest binary to run instead of the matrix.
 type File struct {
 	Path string // on the host
@@ -85,7 +88,7 @@ func (f File) record() (cpio.Record, io.Closer, error) {
 		return cpio.Record{}, nil, err
 	}
 	return cpio.Record{ReaderAt: h, Info: cpio.Info{
-		Name: ExecDir + "/" + filepath.Base(f.Path), Mode: cpio.S_IFREG | 0o755, FileSize: uint64(st.Size()),
+		Name: execDir + "/" + filepath.Base(f.Path), Mode: cpio.S_IFREG | 0o755, FileSize: uint64(st.Size()),
 	}}, h, nil
 }
 

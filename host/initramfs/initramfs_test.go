@@ -482,15 +482,15 @@ func TestWriteExtraFiles(t *testing.T) {
 		modes[r.Name] = r.Mode
 		order[r.Name] = i
 	}
-	name := ExecDir + "/clone3_set_tid"
-	if modes[ExecDir] != cpio.S_IFDIR|0o755 {
-		t.Errorf("%s mode %#o, want directory 0755", ExecDir, modes[ExecDir])
+	name := execDir + "/clone3_set_tid"
+	if modes[execDir] != cpio.S_IFDIR|0o755 {
+		t.Errorf("%s mode %#o, want directory 0755", execDir, modes[execDir])
 	}
 	if modes[name] != cpio.S_IFREG|0o755 {
 		t.Errorf("%s mode %#o, want regular 0755", name, modes[name])
 	}
-	if order[ExecDir] > order[name] {
-		t.Errorf("%s written after %s", ExecDir, name)
+	if order[execDir] > order[name] {
+		t.Errorf("%s written after %s", execDir, name)
 	}
 	if got := string(data[name]); got != "kselftest binary" {
 		t.Errorf("%s = %q", name, got)
@@ -505,8 +505,8 @@ func TestWriteExtraFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, data = readArchive(t, buf.Bytes())
-	if _, ok := data[ExecDir]; ok {
-		t.Errorf("%s present without extra files", ExecDir)
+	if _, ok := data[execDir]; ok {
+		t.Errorf("%s present without extra files", execDir)
 	}
 
 	err := Write(&buf, agent, File{Path: filepath.Join(dir, "missing")})
@@ -542,7 +542,7 @@ func TestCachedExtraFiles(t *testing.T) {
 		t.Errorf("Cached again = %s, %v, want %s", again, err, withExtra)
 	}
 	_, data := readArchive(t, mustRead(t, withExtra))
-	if !bytes.Equal(data[ExecDir+"/test_a"], mustRead(t, extra)) {
+	if !bytes.Equal(data[execDir+"/test_a"], mustRead(t, extra)) {
 		t.Error("cached archive lacks the extra file")
 	}
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
 // probeExit is the value the probe firmware writes to isa-debug-exit;
@@ -81,7 +83,7 @@ func ProbeAccel(ctx context.Context, binary string, accel Accel, timeout time.Du
 	cmd := exec.CommandContext(ctx, binary, "-nodefaults", "-no-user-config", "-display", "none",
 		"-machine", "pc,accel="+string(accel), "-cpu", CPUModel(accel), "-smp", smpArg(2), "-m", "128",
 		"-bios", fw, "-serial", "file:"+filepath.Join(dir, "serial.log"), "-no-reboot",
-		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", DebugExitIO))
+		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", contract.DebugExitPort))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

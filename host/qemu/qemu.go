@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
 // Accel is the accelerator QEMU uses.
@@ -27,15 +29,7 @@ const (
 	ConsoleLog  = "console.log"  // first serial port: the kernel console
 	ResultsFile = "results.ktap" // the KTAP stream, whichever channel carried it
 	QMPSocket   = "qmp.sock"     // QMP control socket
-	DebugExitIO = 0xf4           // isa-debug-exit I/O port
-	DebugconIO  = 0xe9           // isa-debugcon I/O port: the fallback result channel
 )
-
-// ResultsShmSize is the size of the shared-memory result region (ivshmem
-// wants a power of two). The matrix writes about 14 KiB; the rest is room
-// for many more cases and long reasons. The file is sparse: only what the
-// guest writes takes space.
-const ResultsShmSize = 16 << 20
 
 // Config describes one VM.
 type Config struct {
@@ -54,7 +48,7 @@ type Config struct {
 	// the kernel raises the console log level for them.
 	VerboseConsole bool
 	// ResultsShm, when set, adds the shared-memory result channel: an
-	// ivshmem-plain device backed by this file (ResultsShmSize bytes),
+	// ivshmem-plain device backed by this file (contract.ResultsShmSize bytes),
 	// which the host must have created (internal/shmlog) and must copy
 	// into ResultsFile itself. Without it the agent writes through the
 	// debug port or the UART, which QEMU puts in ResultsFile directly.
@@ -156,11 +150,11 @@ func (c Config) Args() []string {
 		// guest/debugcon). mux=on lets them share; only one ever writes.
 		"-chardev", "file,id=results,path=" + ResultsFile + ",mux=on" + resultsAppend,
 		"-serial", "chardev:results",
-		"-device", fmt.Sprintf("isa-debugcon,iobase=%#x,chardev=results", DebugconIO),
+		"-device", fmt.Sprintf("isa-debugcon,iobase=%#x,chardev=results", contract.DebugconPort),
 		"-qmp", "unix:" + QMPSocket + ",server=on,wait=off",
 		"-monitor", "none",
 		// Lets the agent end the VM without ACPI (tinyconfig kernels).
-		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", DebugExitIO),
+		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", contract.DebugExitPort),
 		// Reports panics as a QMP event on kernels with the pvpanic driver.
 		"-device", "pvpanic",
 	}
@@ -169,7 +163,7 @@ func (c Config) Args() []string {
 		// host's file (share=on), with no VM exit per byte. Every kernel
 		// with PCI can use it; the agent falls back to the ports above.
 		args = append(args,
-			"-object", fmt.Sprintf("memory-backend-file,id=results-mem,size=%d,mem-path=%s,share=on", ResultsShmSize, c.ResultsShm),
+			"-object", fmt.Sprintf("memory-backend-file,id=results-mem,size=%d,mem-path=%s,share=on", contract.ResultsShmSize, c.ResultsShm),
 			"-device", "ivshmem-plain,memdev=results-mem")
 	}
 	return args

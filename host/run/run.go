@@ -18,11 +18,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/agent"
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/bzimage"
 	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
 )
@@ -328,15 +328,15 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 		}
 	}()
 
-	params := []string{agent.ParamResults + "=ttyS1", fmt.Sprintf("%s=%s", agent.ParamCaseTimeout, to.Case)}
+	params := []string{contract.ParamResults + "=" + contract.ResultsTTY, fmt.Sprintf("%s=%s", contract.ParamCaseTimeout, to.Case)}
 	if len(opts.Cases) > 0 {
-		params = append(params, agent.ParamCases+"="+strings.Join(opts.Cases, ","))
+		params = append(params, contract.ParamCases+"="+strings.Join(opts.Cases, ","))
 	}
 	if opts.Debug != "" {
-		params = append(params, agent.ParamDebug+"="+opts.Debug)
+		params = append(params, contract.ParamDebug+"="+opts.Debug)
 	}
 	if len(opts.Exec) > 0 {
-		params = append(params, agent.ParamExec+"=1")
+		params = append(params, contract.ParamExec+"=1")
 	}
 	// Results through shared memory where QEMU has ivshmem; otherwise the
 	// agent writes through the debug port or the UART.

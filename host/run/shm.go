@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/shmlog"
 )
 
@@ -47,7 +47,7 @@ func startShmPump(resultsFile string) (*shmPump, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := shmlog.Create(path, qemu.ResultsShmSize); err != nil {
+	if err := shmlog.Create(path, contract.ResultsShmSize); err != nil {
 		return fail(err)
 	}
 	r, err := shmlog.Open(path)

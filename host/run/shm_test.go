@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/shmlog"
 )
 
@@ -22,7 +23,7 @@ func guestView(t *testing.T, path string) *shmlog.Writer {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	mem, err := unix.Mmap(int(f.Fd()), 0, qemu.ResultsShmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(int(f.Fd()), 0, contract.ResultsShmSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
