@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/internal/inputerr"
 	"github.com/vmtest/vmtest/internal/proc"
 )
 
@@ -102,38 +103,26 @@ type Manifest struct {
 	Cached bool `json:"-"`
 }
 
-// Error is a failed build: the first error line and the log to read.
+// Error is a failed build step. Its message is one line; the first error
+// line and the log to read are fields, for the caller to show.
+//
+// A problem with the spec itself (missing tree, unreadable fragment, patch
+// without a diff), found before anything was built, is not an *Error but
+// an *inputerr.Error, which matches inputerr.ErrBadInput.
 type Error struct {
-	Step  string
+	Step string
+	// First is the build log's first error line ("" when none was found).
 	First string
-	Log   string
-	Err   error
+	// Log is the path of the full build log ("" when there is none).
+	Log string
+	Err error
 }
 
-// Error gives the step, the cause, the first error line and the log.
-func (e *Error) Error() string {
-	s := fmt.Sprintf("%s failed: %v", e.Step, e.Err)
-	if e.First != "" {
-		s += "\n  first error: " + e.First
-	}
-	if e.Log != "" {
-		s += "\n  full log: " + e.Log
-	}
-	return s
-}
+// Error gives the step and the cause.
+func (e *Error) Error() string { return fmt.Sprintf("%s failed: %v", e.Step, e.Err) }
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
-
-// InputError is a problem with the spec itself (missing tree, unreadable
-// fragment, patch without a diff): nothing was built.
-type InputError struct{ Err error }
-
-// Error returns the problem with the input.
-func (e *InputError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *InputError) Unwrap() error { return e.Err }
 
 // inputs is a Spec read and hashed.
 type inputs struct {
@@ -154,7 +143,7 @@ func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 // load validates a spec and reads everything the cache key depends on.
 func load(ctx context.Context, s Spec) (*inputs, error) {
 	if s.Tree == "" {
-		return nil, &InputError{errors.New("no kernel source tree given")}
+		return nil, inputerr.Errorf("tree", "", "no kernel source tree given")
 	}
 	in, err := readInputs(s)
 	if err != nil {
@@ -171,7 +160,7 @@ func load(ctx context.Context, s Spec) (*inputs, error) {
 // needs the tree's contents: the tree itself when given (a few stats), the
 // base config, every fragment and every patch. Callers run it before they
 // download or unpack a default tree, so that a typo costs nothing. Its
-// errors are *InputError.
+// errors match inputerr.ErrBadInput.
 func CheckInputs(s Spec) error {
 	_, err := readInputs(s)
 	return err
@@ -185,17 +174,17 @@ func readInputs(s Spec) (*inputs, error) {
 	if s.Tree != "" {
 		tree, err := filepath.Abs(s.Tree)
 		if err != nil {
-			return nil, &InputError{err}
+			return nil, inputerr.New("tree", s.Tree, err)
 		}
 		in.tree = tree
 		if fi, err := os.Stat(filepath.Join(tree, "Makefile")); err != nil || !fi.Mode().IsRegular() {
-			return nil, &InputError{fmt.Errorf("--tree %s is not a kernel source tree (no top-level Makefile)", tree)}
+			return nil, inputerr.Errorf("tree", tree, "is not a kernel source tree (no top-level Makefile)")
 		}
 		if _, err := os.Stat(filepath.Join(tree, "kernel", "fork.c")); err != nil {
-			return nil, &InputError{fmt.Errorf("--tree %s is not a kernel source tree (no kernel/fork.c)", tree)}
+			return nil, inputerr.Errorf("tree", tree, "is not a kernel source tree (no kernel/fork.c)")
 		}
 		if in.version, err = treeVersion(tree); err != nil {
-			return nil, &InputError{err}
+			return nil, inputerr.New("tree", tree, err)
 		}
 	}
 	if s.Base == "" {
@@ -204,25 +193,25 @@ func readInputs(s Spec) (*inputs, error) {
 	}
 	if !namedBases[s.Base] {
 		if in.baseData, err = os.ReadFile(s.Base); err != nil {
-			return nil, &InputError{fmt.Errorf("--base %q is neither %s nor a readable .config: %w", s.Base, strings.Join(sortedKeys(namedBases), ", "), unwrapPath(err))}
+			return nil, inputerr.Errorf("base", s.Base, "is neither %s nor a readable .config: %w", strings.Join(sortedKeys(namedBases), ", "), unwrapPath(err))
 		}
 	}
 	for _, fr := range s.Fragments {
 		data := fr.Data
 		if data == nil {
 			if data, err = os.ReadFile(fr.Path); err != nil {
-				return nil, &InputError{fmt.Errorf("read config fragment: %w", err)}
+				return nil, inputerr.New("config", fr.Path, unwrapPath(err))
 			}
 		}
 		f, err := ParseFragment(fr.Path, data)
 		if err != nil {
-			return nil, &InputError{err}
+			return nil, inputerr.Wrap(err)
 		}
 		in.frags = append(in.frags, f)
 		in.fragHash = append(in.fragHash, FileHash{Path: fr.Path, SHA256: sha(data)})
 	}
 	if in.patches, err = ReadPatches(s.Patches); err != nil {
-		return nil, &InputError{err}
+		return nil, inputerr.Wrap(err)
 	}
 	for _, p := range in.patches {
 		in.patchInfo = append(in.patchInfo, PatchInfo{FileHash: FileHash{Path: p.Source, SHA256: sha(p.Data)}, Index: p.Index, Subject: p.Subject})
@@ -482,7 +471,7 @@ func prepareSource(ctx context.Context, in *inputs, src string, log io.Writer, p
 		cmd.Stdin = bytes.NewReader(p.Data)
 		cmd.Stdout, cmd.Stderr = log, io.MultiWriter(log, &errb)
 		if err := cmd.Run(); err != nil {
-			return &InputError{fmt.Errorf("patch %s (message %d, %q) does not apply to %s: %s", p.Source, p.Index, p.Subject, in.tree, firstLine(errb.String()))}
+			return inputerr.Errorf("patch", p.Source, "message %d (%q) does not apply to %s: %s", p.Index, p.Subject, in.tree, firstLine(errb.String()))
 		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".vmtest-ready"), nil, 0o644); err != nil {
@@ -559,7 +548,7 @@ func configure(ctx context.Context, in *inputs, src, obj string, log io.Writer, 
 		return nil, err
 	}
 	if unmet := Unmet(final, in.frags...); len(unmet) > 0 {
-		return nil, &InputError{fmt.Errorf("the config fragments ask for options Kconfig dropped (their dependencies are missing; add them to the fragment): %s", strings.Join(unmet, ", "))}
+		return nil, inputerr.Errorf("config", "", "the fragments ask for options Kconfig dropped (their dependencies are missing; add them to the fragment): %s", strings.Join(unmet, ", "))
 	}
 	return final, nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 // fakeMakefile is enough of a kernel Makefile for load (the version
@@ -419,13 +420,13 @@ func TestLoadInputErrors(t *testing.T) {
 	}{
 		{"no tree", Spec{}, "no kernel source tree given"},
 		{"missing tree", Spec{Tree: filepath.Join(dir, "missing")}, "is not a kernel source tree (no top-level Makefile)"},
-		{"tree without Makefile", Spec{Tree: noMakefile}, noMakefile + " is not a kernel source tree (no top-level Makefile)"},
+		{"tree without Makefile", Spec{Tree: noMakefile}, "tree " + noMakefile + ": is not a kernel source tree (no top-level Makefile)"},
 		{"Makefile is a directory", Spec{Tree: makefileDir}, "(no top-level Makefile)"},
-		{"tree without kernel/fork.c", Spec{Tree: noFork}, noFork + " is not a kernel source tree (no kernel/fork.c)"},
+		{"tree without kernel/fork.c", Spec{Tree: noFork}, "tree " + noFork + ": is not a kernel source tree (no kernel/fork.c)"},
 		{"Makefile without version", Spec{Tree: noVersion}, "has no VERSION/PATCHLEVEL"},
 		{"missing patch", Spec{Tree: good, Patches: []string{filepath.Join(dir, "missing.patch")}}, "missing.patch"},
 		{"patch without diff", Spec{Tree: good, Patches: []string{noDiff}}, "contains no diff"},
-		{"missing fragment", Spec{Tree: good, Fragments: []Input{{Path: filepath.Join(dir, "missing.config")}}}, "read config fragment"},
+		{"missing fragment", Spec{Tree: good, Fragments: []Input{{Path: filepath.Join(dir, "missing.config")}}}, "config " + filepath.Join(dir, "missing.config") + ": no such file or directory"},
 		{"fragment typo", Spec{Tree: good, Fragments: []Input{{Path: typo}}}, typo + `:2: not a Kconfig assignment: "CONFIG_FOO y"`},
 		{"in-memory fragment typo", Spec{Tree: good, Fragments: []Input{{Path: "built-in", Data: []byte("CONFIG_X\n")}}}, "built-in:1: not a Kconfig assignment"},
 		{"missing base", Spec{Tree: good, Base: filepath.Join(dir, "missing.config")}, "is neither allnoconfig, defconfig, tinyconfig, x86_64_defconfig nor a readable .config"},
@@ -436,9 +437,8 @@ func TestLoadInputErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Key: no error, key %s", k)
 			}
-			var ie *InputError
-			if !errors.As(err, &ie) {
-				t.Fatalf("error %T %q is not an *InputError", err, err)
+			if !errors.Is(err, inputerr.ErrBadInput) {
+				t.Fatalf("error %T %q is not bad input", err, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q does not contain %q", err, tt.want)
@@ -708,11 +708,10 @@ func TestPrepareSourcePatchDoesNotApply(t *testing.T) {
 	}
 	src := scratch(t)
 	err = prepareSource(ctx, in, src, io.Discard, func(string) {})
-	var ie *InputError
-	if !errors.As(err, &ie) {
-		t.Fatalf("prepareSource error = %T %v, want *InputError", err, err)
+	if !errors.Is(err, inputerr.ErrBadInput) {
+		t.Fatalf("prepareSource error = %T %v, want bad input", err, err)
 	}
-	want := fmt.Sprintf("patch %s (message 1, %q) does not apply to %s: error: patch failed: kernel/fork.c:1", bad, "fork: edit a line that is not there", tree)
+	want := fmt.Sprintf("patch %s: message 1 (%q) does not apply to %s: error: patch failed: kernel/fork.c:1", bad, "fork: edit a line that is not there", tree)
 	if err.Error() != want {
 		t.Errorf("error =\n%s\nwant\n%s", err, want)
 	}
@@ -844,7 +843,8 @@ func TestFirstLine(t *testing.T) {
 func TestErrorStrings(t *testing.T) {
 	inner := errors.New("exit status 2")
 	e := &Error{Step: "make bzImage", First: "kernel/fork.c:1: error: x", Log: "/c/build.log", Err: inner}
-	if want := "make bzImage failed: exit status 2\n  first error: kernel/fork.c:1: error: x\n  full log: /c/build.log"; e.Error() != want {
+	// One line: the first error and the log are fields, for the caller.
+	if want := "make bzImage failed: exit status 2"; e.Error() != want {
 		t.Errorf("Error() = %q, want %q", e.Error(), want)
 	}
 	if want := "copy failed: exit status 2"; (&Error{Step: "copy", Err: inner}).Error() != want {
@@ -852,10 +852,6 @@ func TestErrorStrings(t *testing.T) {
 	}
 	if !errors.Is(e, inner) {
 		t.Error("Error does not unwrap")
-	}
-	ie := &InputError{inner}
-	if ie.Error() != "exit status 2" || !errors.Is(ie, inner) {
-		t.Errorf("InputError = %q, unwraps %v", ie, errors.Is(ie, inner))
 	}
 }
 
@@ -962,11 +958,10 @@ func TestBuildFakeDroppedOption(t *testing.T) {
 	tree := fakeTree(t)
 	spec := Spec{Tree: tree, Fragments: []Input{{Path: "want", Data: []byte("CONFIG_DROPPED=y\nCONFIG_A=y\nCONFIG_GONE=m\n")}}}
 	_, err := Build(context.Background(), spec, Options{CacheDir: t.TempDir(), Jobs: 1})
-	var ie *InputError
-	if !errors.As(err, &ie) {
-		t.Fatalf("Build error = %T %v, want *InputError", err, err)
+	if !errors.Is(err, inputerr.ErrBadInput) {
+		t.Fatalf("Build error = %T %v, want bad input", err, err)
 	}
-	want := "the config fragments ask for options Kconfig dropped (their dependencies are missing; add them to the fragment): CONFIG_DROPPED=y (got n), CONFIG_GONE=m (got n)"
+	want := "config: the fragments ask for options Kconfig dropped (their dependencies are missing; add them to the fragment): CONFIG_DROPPED=y (got n), CONFIG_GONE=m (got n)"
 	if err.Error() != want {
 		t.Errorf("error =\n%s\nwant\n%s", err, want)
 	}

@@ -1,14 +1,14 @@
 package kbuild
 
 import (
-	"fmt"
 	"os"
 	"strings"
 
 	"github.com/vmtest/vmtest/configs"
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
-// FragmentInput resolves a --config value: an existing file, else a
+// FragmentInput resolves a config fragment's name: an existing file, else a
 // built-in fragment of configs/.
 func FragmentInput(name string) (Input, error) {
 	if fi, err := os.Stat(name); err == nil && fi.Mode().IsRegular() {
@@ -16,7 +16,7 @@ func FragmentInput(name string) (Input, error) {
 	}
 	data, err := configs.Get(name)
 	if err != nil {
-		return Input{}, &InputError{fmt.Errorf("--config %s: no such file, and no built-in fragment of that name (built in: %s)", name, strings.Join(configs.Names(), ", "))}
+		return Input{}, inputerr.Errorf("config", name, "no such file, and no built-in fragment of that name (built in: %s)", strings.Join(configs.Names(), ", "))
 	}
 	return Input{Path: "configs/" + strings.TrimSuffix(name, ".config") + ".config (built in)", Data: data}, nil
 }

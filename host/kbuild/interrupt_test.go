@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 // slowMakefile's bzImage target starts a compiler stand-in in the
@@ -115,9 +117,9 @@ func TestCheckInputsWithoutTree(t *testing.T) {
 		{"fine", Spec{}, nil, ""},
 		{"missing patch", Spec{Patches: []string{filepath.Join(dir, "missing.patch")}}, nil, "missing.patch"},
 		{"patch without diff", Spec{Patches: []string{noDiff}}, nil, "contains no diff"},
-		{"unknown fragment", Spec{}, []string{"no-such-fragment"}, "--config no-such-fragment: no such file, and no built-in fragment"},
+		{"unknown fragment", Spec{}, []string{"no-such-fragment"}, "config no-such-fragment: no such file, and no built-in fragment"},
 		{"fragment typo", Spec{}, []string{typo}, "not a Kconfig assignment"},
-		{"unknown base", Spec{Base: "tinyconf"}, nil, `--base "tinyconf" is neither`},
+		{"unknown base", Spec{Base: "tinyconf"}, nil, `base tinyconf: is neither`},
 		{"missing tree", Spec{Tree: filepath.Join(dir, "linux")}, nil, "is not a kernel source tree"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,9 +130,8 @@ func TestCheckInputsWithoutTree(t *testing.T) {
 				}
 				return
 			}
-			var ie *InputError
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &ie) {
-				t.Errorf("error %v, want an *InputError containing %q", err, tt.want)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, inputerr.ErrBadInput) {
+				t.Errorf("error %v, want bad input containing %q", err, tt.want)
 			}
 		})
 	}

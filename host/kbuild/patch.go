@@ -9,6 +9,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 // Patch is one patch of a series: a `git format-patch` message or a plain
@@ -58,12 +60,12 @@ func ParsePatches(path string, data []byte) ([]Patch, error) {
 		p := Patch{Source: path, Index: i + 1, Data: c}
 		p.Subject, p.Files = scanPatch(c)
 		if len(p.Files) == 0 {
-			return nil, fmt.Errorf("--patch %s (message %d%s) contains no diff: give git format-patch output, an mbox or a unified diff", path, i+1, subjectSuffix(p.Subject))
+			return nil, inputerr.Errorf("patch", path, "message %d%s contains no diff: give git format-patch output, an mbox or a unified diff", i+1, subjectSuffix(p.Subject))
 		}
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--patch %s is empty", path)
+		return nil, inputerr.Errorf("patch", path, "is empty")
 	}
 	return out, nil
 }
@@ -72,7 +74,7 @@ func subjectSuffix(s string) string {
 	if s == "" {
 		return ""
 	}
-	return ", " + s
+	return " (" + s + ")"
 }
 
 // scanPatch finds the subject (unfolding RFC 822 continuation lines) and
@@ -114,7 +116,7 @@ func ReadPatches(paths []string) ([]Patch, error) {
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("--patch %s: %w", p, unwrapPath(err))
+			return nil, inputerr.New("patch", p, unwrapPath(err))
 		}
 		ps, err := ParsePatches(p, data)
 		if err != nil {

@@ -159,19 +159,19 @@ func TestParsePatchesErrors(t *testing.T) {
 		data string
 		want string
 	}{
-		{"empty", "", "patch bad.patch is empty"},
-		{"only blank lines", "\n\n  \n", "patch bad.patch is empty"},
-		{"text without diff", "just some notes\nno diff here\n", "patch bad.patch (message 1) contains no diff"},
+		{"empty", "", "patch bad.patch: is empty"},
+		{"only blank lines", "\n\n  \n", "patch bad.patch: is empty"},
+		{"text without diff", "just some notes\nno diff here\n", "patch bad.patch: message 1 contains no diff"},
 		{
 			"message without diff names subject",
 			formatPatch("0123456789abcdef0123456789abcdef01234567", "[PATCH 0/2] cover letter", "Cover.\n\n", ""),
-			"patch bad.patch (message 1, cover letter) contains no diff",
+			"patch bad.patch: message 1 (cover letter) contains no diff",
 		},
 		{
 			"second message without diff",
 			formatPatch("1111111111111111111111111111111111111111", "[PATCH 1/2] one", "\n", diffOf("a.c")) +
 				formatPatch("2222222222222222222222222222222222222222", "[PATCH 2/2] two", "\n", ""),
-			"patch bad.patch (message 2, two) contains no diff",
+			"patch bad.patch: message 2 (two) contains no diff",
 		},
 	}
 	for _, tt := range tests {
@@ -268,7 +268,7 @@ func TestReadPatches(t *testing.T) {
 	if _, err := ReadPatches([]string{a, filepath.Join(dir, "missing.patch")}); err == nil || !strings.Contains(err.Error(), "missing.patch") {
 		t.Errorf("missing file: error = %v, want one naming missing.patch", err)
 	}
-	if _, err := ReadPatches([]string{a, empty}); err == nil || !strings.Contains(err.Error(), "patch "+empty+" is empty") {
+	if _, err := ReadPatches([]string{a, empty}); err == nil || !strings.Contains(err.Error(), "patch "+empty+": is empty") {
 		t.Errorf("empty file: error = %v, want one naming %s", err, empty)
 	}
 }

@@ -1,7 +1,6 @@
 package run
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -9,11 +8,13 @@ import (
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/contract"
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 // Check validates every option but the kernel: what Prepare checks besides
 // the image. Callers run it before they build or download a kernel, so a
-// bad flag costs nothing. Its errors are *UsageError.
+// bad flag costs nothing. Its errors match inputerr.ErrBadInput.
 func (o Options) Check() error {
 	_, err := o.check()
 	return err
@@ -30,32 +31,32 @@ func (o Options) check() (checked, error) {
 	var c checked
 	var err error
 	for _, t := range []struct {
-		flag string
-		d    time.Duration
-	}{{"--boot-timeout", o.Timeouts.Boot}, {"--case-timeout", o.Timeouts.Case}, {"--timeout", o.Timeouts.Run}} {
+		field string
+		d     time.Duration
+	}{{"boot timeout", o.Timeouts.Boot}, {"case timeout", o.Timeouts.Case}, {"run timeout", o.Timeouts.Run}} {
 		// Zero is the default; the CLI refuses a zero it was given.
 		if t.d < 0 {
-			return c, &UsageError{fmt.Errorf("%s %s: must be positive", t.flag, t.d)}
+			return c, inputerr.Errorf(t.field, t.d.String(), "must be positive")
 		}
 	}
 	if err := CheckCache(o.CacheDir); err != nil {
 		return c, err
 	}
 	if c.cases, err = matrix.Select(o.Cases); err != nil {
-		return c, &UsageError{err}
+		return c, inputerr.Wrap(err)
 	}
-	switch o.Accel {
-	case "", "auto", "kvm", "tcg":
-	default:
-		return c, &UsageError{fmt.Errorf("--accel %q: want auto, kvm or tcg", o.Accel)}
+	// The typed options can still hold any string: a library caller's.
+	if _, err := qemu.ParseAccelMode(string(o.Accel)); err != nil {
+		return c, inputerr.New("accel", string(o.Accel), inputerr.OneOf(qemu.AccelModes))
 	}
-	switch o.Debug {
-	case "", "panic", "hang", "silent", "stall", "debugcon", "uart":
-	default:
-		return c, &UsageError{fmt.Errorf("--debug %q: want panic, hang, silent, stall, debugcon or uart", o.Debug)}
+	if _, err := contract.ParseDebugMode(string(o.Debug)); err != nil {
+		return c, inputerr.New("debug", string(o.Debug), inputerr.OneOf(contract.DebugModes))
+	}
+	if _, err := contract.ParseRunner(string(o.Runner)); err != nil {
+		return c, inputerr.New("runner", string(o.Runner), inputerr.OneOf(contract.Runners))
 	}
 	if c.qemuBin, err = qemu.Find(o.QEMU); err != nil {
-		return c, &UsageError{err}
+		return c, inputerr.Wrap(err)
 	}
 	if c.agent = o.Agent; c.agent == "" {
 		if c.agent, err = os.Executable(); err != nil {
@@ -63,15 +64,15 @@ func (o Options) check() (checked, error) {
 		}
 	}
 	if err := initramfs.CheckStatic(c.agent); err != nil {
-		return c, &UsageError{err}
+		return c, inputerr.Wrap(err)
 	}
 	if len(o.Exec) > 0 {
 		if len(o.Cases) > 0 {
-			return c, &UsageError{errors.New("--exec runs programs instead of the matrix; it does not take --case")}
+			return c, inputerr.Errorf("exec", "", "runs programs instead of the matrix and takes no case patterns")
 		}
 		for _, e := range o.Exec {
 			if err := initramfs.CheckProgram(e); err != nil {
-				return c, &UsageError{fmt.Errorf("--exec: %w", err)}
+				return c, inputerr.New("exec", "", err)
 			}
 		}
 		c.cases = nil

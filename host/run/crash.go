@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// Crash is a kernel report found on the console: a panic, an oops, a BUG
+// crashReport is a kernel report found on the console: a panic, an oops, a BUG
 // or a WARNING.
-type Crash struct {
+type crashReport struct {
 	// Title is one line naming the report, in the shape syzkaller and
 	// kernel developers use ("BUG: kernel NULL pointer dereference,
 	// address: 0000000000000000", "WARNING: at kernel/pid.c:229
@@ -84,8 +84,8 @@ func kernelLines(console string) []string {
 	return out
 }
 
-// FindCrash returns the first kernel report on the console, or nil.
-func FindCrash(console string) *Crash {
+// findCrash returns the first kernel report on the console, or nil.
+func findCrash(console string) *crashReport {
 	lines := kernelLines(console)
 	for i, l := range lines {
 		text := printkTime.ReplaceAllString(l, "")
@@ -98,7 +98,7 @@ func FindCrash(console string) *Crash {
 			if p.title != nil {
 				title = p.title(m)
 			}
-			c := &Crash{Title: title, Fatal: p.fatal}
+			c := &crashReport{Title: title, Fatal: p.fatal}
 			// A fatal report runs to the panic; keep the call trace.
 			from, to := max(0, i-5), min(len(lines), i+40)
 			c.Excerpt = strings.Join(lines[from:to], "\n")

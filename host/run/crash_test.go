@@ -42,7 +42,7 @@ func TestFindCrash(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := FindCrash(tt.console)
+			c := findCrash(tt.console)
 			if tt.title == "" {
 				if c != nil {
 					t.Fatalf("crash %q found in a clean console", c.Title)
@@ -72,7 +72,7 @@ func TestCrashExcerptWindow(t *testing.T) {
 		console = append(console, "[    1.0] line "+string(rune('A'+i%26)))
 	}
 	console[20] = "[    3.1] Kernel panic - not syncing: Attempted to kill init!"
-	c := FindCrash(strings.Join(console, "\r\n"))
+	c := findCrash(strings.Join(console, "\r\n"))
 	if c == nil {
 		t.Fatal("no crash found")
 	}

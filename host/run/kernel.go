@@ -9,6 +9,7 @@ import (
 	"github.com/vmtest/vmtest/host/bzimage"
 	"github.com/vmtest/vmtest/host/fetch"
 	"github.com/vmtest/vmtest/host/kbuild"
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 // KernelKind is what a --kernel or --base value names.
@@ -40,40 +41,40 @@ type KernelRef struct {
 // ParseKernel resolves and checks a kernel argument: "debian", a build
 // spec (build[:key=value,...], whose fragments and patches are read
 // here), an earlier result directory when results is set (compare), or a
-// bzImage path (header checked). flag names the option in errors, which
-// are *UsageError.
-func ParseKernel(flag, arg string, results bool) (*KernelRef, error) {
+// bzImage path (header checked). field names the input in errors (kernel,
+// base), which match inputerr.ErrBadInput.
+func ParseKernel(field, arg string, results bool) (*KernelRef, error) {
 	k := &KernelRef{Arg: arg}
 	switch {
 	case arg == "":
-		return nil, &UsageError{fmt.Errorf("no kernel: pass %s bzImage, %s debian or %s build[:...]", flag, flag, flag)}
+		return nil, inputerr.Errorf(field, "", "no kernel given: name a bzImage, debian or build[:key=value,...]")
 	case arg == string(KernelDebian):
 		k.Kind = KernelDebian
 	case kbuild.IsSpec(arg):
 		sp, cfgs, err := kbuild.ParseSpec(arg)
 		if err != nil {
-			return nil, &UsageError{fmt.Errorf("%s: %w", flag, err)}
+			return nil, inputerr.New(field, arg, err)
 		}
 		ref, err := BuildRef(sp, cfgs)
 		if err != nil {
-			return nil, &UsageError{fmt.Errorf("%s %s: %w", flag, arg, err)}
+			return nil, inputerr.New(field, arg, err)
 		}
 		ref.Arg = arg
 		return ref, nil
 	default:
 		if fi, err := os.Stat(arg); err == nil && fi.IsDir() && results {
 			if _, err := os.Stat(filepath.Join(arg, "result.json")); err != nil {
-				return nil, &UsageError{fmt.Errorf("%s %s is a directory without result.json (give a bzImage, debian, a build spec or an earlier result directory)", flag, arg)}
+				return nil, inputerr.Errorf(field, arg, "is a directory without result.json (give a bzImage, debian, a build spec or an earlier result directory)")
 			}
 			r, err := Load(arg)
 			if err != nil {
-				return nil, &UsageError{fmt.Errorf("%s: %w", flag, err)}
+				return nil, inputerr.New(field, "", err)
 			}
 			k.Kind, k.ResultDir, k.Result = KernelResult, arg, r
 			return k, nil
 		}
 		if _, err := bzimage.Check(arg); err != nil {
-			return nil, &UsageError{fmt.Errorf("%s %w", flag, err)}
+			return nil, inputerr.New(field, "", err)
 		}
 		k.Kind, k.Image = KernelImage, arg
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vmtest/vmtest/internal/fakekernel"
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 func TestParseKernel(t *testing.T) {
@@ -41,24 +42,24 @@ func TestParseKernel(t *testing.T) {
 		{"build", "build", false, KernelBuild, ""},
 		{"build with the built-in fragment", "build:config=minimal", false, KernelBuild, ""},
 		{"result", good, true, KernelResult, ""},
-		{"empty", "", false, "", "no kernel: pass --kernel"},
-		{"missing", filepath.Join(dir, "nope"), false, "", "no such file"},
+		{"empty", "", false, "", "kernel: no kernel given: name a bzImage, debian or build"},
+		{"missing", filepath.Join(dir, "nope"), false, "", "kernel: " + filepath.Join(dir, "nope") + ": no such file"},
 		{"result directory for run", good, false, "", "directory"},
-		{"corrupt result", corrupt, true, "", "--base: " + corrupt + "/result.json is not a vmtest result"},
+		{"corrupt result", corrupt, true, "", "base: " + corrupt + "/result.json is not a vmtest result"},
 		{"unknown outcome", badOutcome, true, "", `unknown outcome "great"`},
-		{"directory without result.json", noResult, true, "", "is a directory without result.json"},
+		{"directory without result.json", noResult, true, "", "base " + noResult + ": is a directory without result.json"},
 		{"unknown spec key", "build:colour=red", false, "", `unknown key "colour"`},
 		{"missing patch", "build:patch=" + filepath.Join(dir, "missing.patch"), false, "", "missing.patch"},
 		{"patch without diff", "build:patch=" + noDiff, false, "", "contains no diff"},
-		{"unknown fragment", "build:config=nosuch", false, "", "--config nosuch: no such file, and no built-in fragment"},
-		{"unknown base", "build:base=tinyconf", false, "", `--base "tinyconf" is neither`},
+		{"unknown fragment", "build:config=nosuch", false, "", "kernel build:config=nosuch: config nosuch: no such file, and no built-in fragment"},
+		{"unknown base", "build:base=tinyconf", false, "", `kernel build:base=tinyconf: base tinyconf: is neither`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			flag := "--kernel"
+			field := "kernel"
 			if tc.results {
-				flag = "--base"
+				field = "base"
 			}
-			k, err := ParseKernel(flag, tc.arg, tc.results)
+			k, err := ParseKernel(field, tc.arg, tc.results)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -71,9 +72,8 @@ func TestParseKernel(t *testing.T) {
 				}
 				return
 			}
-			var ue *UsageError
-			if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v, want a usage error containing %q", err, tc.want)
+			if err == nil || !errors.Is(err, inputerr.ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want bad input containing %q", err, tc.want)
 			}
 			if err != nil && strings.Contains(err.Error(), "\n") {
 				t.Errorf("error is more than one line: %q", err)

@@ -288,7 +288,7 @@ func (m *monitor) conclude(res *Result, stderr, console string) (kvmFailure stri
 // the run crashed when the kernel did not survive it (a fatal report, or
 // a panic QEMU's pvpanic reported).
 func classifyCrash(res *Result, console string, panicked bool) {
-	crash := FindCrash(console)
+	crash := findCrash(console)
 	if crash != nil {
 		res.Crash, res.CrashTitle = crash.Excerpt, crash.Title
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 // resultMarkers are the files at the top of the directories vmtest writes:
@@ -17,8 +19,12 @@ import (
 // an earlier vmtest result, which --force may replace.
 var resultMarkers = []string{"result.json", RepeatFile, "comparison.json"}
 
-// IsResult reports whether dir is a result directory vmtest wrote.
-func IsResult(dir string) bool {
+// ErrEarlierResult is CheckOut's problem with a directory that holds an
+// earlier vmtest result and may be replaced only when forced.
+var ErrEarlierResult = errors.New("holds an earlier vmtest result, replaced only when forced")
+
+// isResult reports whether dir is a result directory vmtest wrote.
+func isResult(dir string) bool {
 	for _, m := range resultMarkers {
 		if fi, err := os.Stat(filepath.Join(dir, m)); err == nil && fi.Mode().IsRegular() {
 			return true
@@ -30,7 +36,8 @@ func IsResult(dir string) bool {
 // CheckOut refuses a result directory (--out) that writing would destroy
 // something with: an existing file, a directory that is not a vmtest
 // result, or, unless force, an earlier vmtest result. An empty directory
-// holds nothing to lose and is taken. Its errors are *UsageError.
+// holds nothing to lose and is taken. Its errors match
+// inputerr.ErrBadInput; an earlier result's also ErrEarlierResult.
 func CheckOut(out string, force bool) error {
 	if out == "" {
 		return nil
@@ -40,28 +47,28 @@ func CheckOut(out string, force bool) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil: // ENOTDIR: a file stands where a parent directory would be
-		return &UsageError{fmt.Errorf("--out %s: %w", out, unwrapPath(err))}
+		return inputerr.New("out", out, unwrapPath(err))
 	case !fi.IsDir():
-		return &UsageError{fmt.Errorf("--out %s is an existing file, not a result directory; vmtest does not replace it", out)}
+		return inputerr.Errorf("out", out, "is an existing file, not a result directory; vmtest does not replace it")
 	}
 	ents, err := os.ReadDir(out)
 	if err != nil {
-		return &UsageError{fmt.Errorf("--out %s: %w", out, unwrapPath(err))}
+		return inputerr.New("out", out, unwrapPath(err))
 	}
 	switch {
 	case len(ents) == 0:
 		return nil
-	case !IsResult(out):
-		return &UsageError{fmt.Errorf("--out %s is a directory that is not a vmtest result; vmtest does not replace it", out)}
+	case !isResult(out):
+		return inputerr.Errorf("out", out, "is a directory that is not a vmtest result; vmtest does not replace it")
 	case !force:
-		return &UsageError{fmt.Errorf("--out %s holds an earlier vmtest result; pass --force to replace it", out)}
+		return inputerr.New("out", out, ErrEarlierResult)
 	}
 	return nil
 }
 
 // CheckCache refuses a --cache that names an existing non-directory:
 // every download, build and initramfs would fail on it, after the flags
-// were taken. Its errors are *UsageError.
+// were taken. Its errors match inputerr.ErrBadInput.
 func CheckCache(dir string) error {
 	if dir == "" {
 		return nil
@@ -71,15 +78,15 @@ func CheckCache(dir string) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
-		return &UsageError{fmt.Errorf("--cache %s: %w", dir, unwrapPath(err))}
+		return inputerr.New("cache", dir, unwrapPath(err))
 	case !fi.IsDir():
-		return &UsageError{fmt.Errorf("--cache %s is a file, not a directory", dir)}
+		return inputerr.Errorf("cache", dir, "is a file, not a directory")
 	}
 	return nil
 }
 
 // unwrapPath drops the path an *fs.PathError repeats: the message names
-// --out already.
+// it already.
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 func TestCheckOut(t *testing.T) {
@@ -43,10 +45,10 @@ func TestCheckOut(t *testing.T) {
 		{"deep below a file", filepath.Join(file, "a", "run"), false, "not a directory"},
 		{"other directory", mk("src", "main.go"), false, "is a directory that is not a vmtest result"},
 		{"other directory, forced", mk("src2", "main.go"), true, "is a directory that is not a vmtest result"},
-		{"earlier run", mk("run", "result.json", "console.log"), false, "pass --force"},
+		{"earlier run", mk("run", "result.json", "console.log"), false, "holds an earlier vmtest result"},
 		{"earlier run, forced", mk("run2", "result.json"), true, ""},
 		{"earlier repeat, forced", mk("rep", RepeatFile), true, ""},
-		{"earlier comparison", mk("cmp", "comparison.json"), false, "pass --force"},
+		{"earlier comparison", mk("cmp", "comparison.json"), false, "holds an earlier vmtest result"},
 		{"earlier comparison, forced", mk("cmp2", "comparison.json"), true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,9 +59,11 @@ func TestCheckOut(t *testing.T) {
 				}
 				return
 			}
-			var ue *UsageError
-			if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--out "+tc.out) {
-				t.Errorf("error %v, want a usage error naming --out %s and saying %q", err, tc.out, tc.want)
+			if err == nil || !errors.Is(err, inputerr.ErrBadInput) || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "out "+tc.out+": ") {
+				t.Errorf("error %v, want bad input naming out %s and saying %q", err, tc.out, tc.want)
+			}
+			if earlier := strings.Contains(tc.want, "earlier"); errors.Is(err, ErrEarlierResult) != earlier {
+				t.Errorf("error %v: matches ErrEarlierResult %v, want %v (the CLI's hint to force)", err, !earlier, earlier)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmtest/vmtest/internal/inputerr"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
@@ -77,7 +78,7 @@ func (r *RepeatResult) Failed() bool {
 // keeps the boots that ran, the last one with the cases it finished.
 func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 	if n < 1 {
-		return nil, &UsageError{fmt.Errorf("--repeat %d: must be at least 1", n)}
+		return nil, inputerr.Errorf("repeat", strconv.Itoa(n), "must be at least 1")
 	}
 	progress := p.opts.Progress
 	if progress == nil {
@@ -121,7 +122,7 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 		}
 		runs = append(runs, res)
 	}
-	rr.Cases, rr.Flaky = Tally(runs)
+	rr.Cases, rr.Flaky = tally(runs)
 	if err := writeJSON(filepath.Join(stage, RepeatFile), rr); err != nil {
 		return nil, err
 	}
@@ -132,10 +133,10 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 	return rr, nil
 }
 
-// Tally counts each case's outcomes over the completed runs, in the first
+// tally counts each case's outcomes over the completed runs, in the first
 // run's case order. A case is flaky when its outcome is not the same in
 // every one of them.
-func Tally(runs []*Result) ([]RepeatCase, []string) {
+func tally(runs []*Result) ([]RepeatCase, []string) {
 	var cases []RepeatCase
 	index := map[string]int{}
 	for _, r := range runs {

@@ -22,33 +22,29 @@ import (
 	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/internal/contract"
+	"github.com/vmtest/vmtest/internal/inputerr"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
-// UsageError is bad input: nothing was booted. The CLI exits 2 for it.
-type UsageError struct{ Err error }
-
-// Error returns the problem with the input.
-func (e *UsageError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *UsageError) Unwrap() error { return e.Err }
-
 // Options configure one run.
 type Options struct {
 	Kernel string
-	Accel  string // auto | kvm | tcg
-	Cases  []string
+	// Accel is the accelerator asked for; "" is auto.
+	Accel qemu.AccelMode
+	Cases []string
 	// Out is the result directory; empty means results/<run-id>.
 	Out      string
 	QEMU     string
 	CacheDir string
 	// Agent is the static guest agent binary (default: this executable).
 	Agent string
-	// Debug is passed to the agent (panic, hang, silent) to exercise the
-	// host's failure handling.
-	Debug    string
+	// Debug is passed to the agent to exercise the host's failure
+	// handling.
+	Debug contract.DebugMode
+	// Runner is how the agent gives cases their namespaces; "" is the
+	// agent's default.
+	Runner   contract.Runner
 	Timeouts Timeouts
 	// VerboseConsole keeps the kernel's whole boot log in console.log.
 	VerboseConsole bool
@@ -175,15 +171,15 @@ type Prepared struct {
 
 // Prepare validates everything that can be validated without booting:
 // the kernel image, the case patterns, QEMU, the agent binary. Its errors
-// are *UsageError.
+// match inputerr.ErrBadInput.
 func Prepare(opts Options) (*Prepared, error) {
 	p := &Prepared{opts: opts}
 	var err error
 	if opts.Kernel == "" {
-		return nil, &UsageError{errors.New("no kernel: pass --kernel PATH/bzImage")}
+		return nil, inputerr.Errorf("kernel", "", "no kernel given: name a bzImage")
 	}
 	if p.kinfo, err = bzimage.Check(opts.Kernel); err != nil {
-		return nil, &UsageError{err}
+		return nil, inputerr.New("kernel", "", err)
 	}
 	c, err := opts.check()
 	if err != nil {
@@ -226,15 +222,15 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("build initramfs: %w", err)
 	}
 
-	mode, err := qemu.ParseAccelMode(opts.Accel)
+	mode, err := qemu.ParseAccelMode(string(opts.Accel))
 	if err != nil {
-		return nil, &UsageError{err}
+		return nil, inputerr.New("accel", string(opts.Accel), inputerr.OneOf(qemu.AccelModes))
 	}
 	chooser := qemu.Chooser{Binary: p.qemuBin, CacheDir: cacheDir}
 	choice, err := chooser.Choose(ctx, mode)
 	if err != nil {
 		if errors.Is(err, qemu.ErrKVMUnusable) {
-			return nil, &UsageError{fmt.Errorf("--accel kvm: %w", err)}
+			return nil, inputerr.New("accel", string(qemu.AccelKVM), err)
 		}
 		return nil, fmt.Errorf("choose accelerator: %w", err)
 	}
@@ -286,6 +282,16 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	}
 }
 
+// runnerParam is the kernel parameter that asks for runner, none for the
+// agent's default. It comes after the user's own parameters, so that the
+// option wins over an --append of the same parameter.
+func runnerParam(r contract.Runner) []string {
+	if r == "" || r == contract.RunnerProxy {
+		return nil
+	}
+	return []string{contract.ParamRunner + "=" + string(r)}
+}
+
 // KVMLifeWindow is how long a guest under KVM (chosen by auto) may show no
 // sign of life, the agent's KTAP header, before the run drops KVM and
 // starts again under TCG. On real KVM the agent is up in about a second
@@ -331,8 +337,8 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	if len(opts.Cases) > 0 {
 		params = append(params, contract.ParamCases+"="+strings.Join(opts.Cases, ","))
 	}
-	if opts.Debug != "" {
-		params = append(params, contract.ParamDebug+"="+opts.Debug)
+	if opts.Debug != contract.DebugNone {
+		params = append(params, contract.ParamDebug+"="+string(opts.Debug))
 	}
 	if len(opts.Exec) > 0 {
 		params = append(params, contract.ParamExec+"=1")
@@ -356,7 +362,7 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	absKernel := res.Kernel.Path
 	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
 		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithResultsShm(shm),
-		qemu.WithAppend(append(params, opts.Append...)...))
+		qemu.WithAppend(append(append(params, opts.Append...), runnerParam(opts.Runner)...)...))
 	res.QEMU.Argv = cfg.Args()
 	res.QEMU.Dir = out
 	if opts.FinalDir != "" {
