@@ -17,6 +17,7 @@ import (
 	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/compare"
 	"github.com/vmtest/vmtest/host/kbuild"
+	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/result"
 )
@@ -80,7 +81,8 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	patchedArg := fs.String("kernel", "", "patched kernel: a bzImage, debian, a build spec or an earlier result directory")
 	out := fs.String("out", "", "comparison directory (default results/compare-<time>); an existing one must be an earlier vmtest result, replaced only with --force")
 	force := fs.Bool("force", false, "replace the earlier vmtest result --out names")
-	accel := fs.String("accel", "auto", "auto, kvm or tcg")
+	var accel qemu.AccelMode
+	accelVar(fs, &accel)
 	var cases caseFlag
 	fs.Var(&cases, "case", "run only cases whose ID matches this glob (repeatable)")
 	qemuBin := fs.String("qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
@@ -93,7 +95,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	opts := run.Options{Accel: *accel, Cases: cases, QEMU: *qemuBin, CacheDir: *cache, Agent: agentBinary}
+	opts := run.Options{Accel: accel, Cases: cases, QEMU: *qemuBin, CacheDir: *cache, Agent: agentBinary}
 	// Every flag and both sides are checked before anything is built or
 	// booted: a corrupt base result must not cost the patched kernel's run.
 	if err := opts.Check(); err != nil {
@@ -103,7 +105,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return reportErr(stderr, "vmtest compare", err)
 	}
 	var sides []*side
-	for _, a := range [][3]string{{"base", "--base", *baseArg}, {"patched", "--kernel", *patchedArg}} {
+	for _, a := range [][3]string{{"base", "base", *baseArg}, {"patched", "kernel", *patchedArg}} {
 		ref, err := run.ParseKernel(a[1], a[2], true)
 		if err != nil {
 			return reportErr(stderr, "vmtest compare", err)

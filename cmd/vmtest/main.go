@@ -13,7 +13,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/vmtest/vmtest/guest/agent"
 	"github.com/vmtest/vmtest/guest/matrix"
-	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/contract"
@@ -126,20 +124,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o run.Options
 	var cases caseFlag
 	fs.StringVar(&o.Kernel, "kernel", "", "bzImage to boot; \"debian\" for Debian's packaged kernel (downloaded once into the cache); or a build spec, build[:patch=FILE,config=FRAG,tree=DIR] (see vmtest build)")
-	fs.StringVar(&o.Accel, "accel", "auto", "auto, kvm or tcg; auto uses KVM only if a test guest really runs")
+	accelVar(fs, &o.Accel)
 	fs.Var(&cases, "case", "run only cases whose ID matches this glob (repeatable, comma-separated)")
 	fs.StringVar(&o.Out, "out", "", "result directory (default results/<run-id>); an existing one must be an earlier vmtest result, replaced only with --force")
 	force := fs.Bool("force", false, "replace the earlier vmtest result --out names")
 	fs.StringVar(&o.QEMU, "qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
 	fs.StringVar(&o.CacheDir, "cache", "", "cache directory (default ~/.cache/vmtest)")
-	fs.StringVar(&o.Debug, "debug", "", "make the guest agent misbehave to test failure handling: panic (PID 1 exits), hang (after the KTAP header), silent (no output), stall (the first case with namespaces or credentials blocks in its proxy), debugcon or uart (results through the debug port or the UART even where a faster channel works)")
+	enumVar(fs, &o.Debug, "debug", contract.DebugModes, contract.ParseDebugMode, "make the guest agent misbehave to test failure handling", debugHelp)
 	fs.Var(durationFlag{&o.Timeouts.Boot}, "boot-timeout", "`duration` the guest agent has to report (default 20s under KVM, 60s under TCG)")
 	fs.Var(durationFlag{&o.Timeouts.Case}, "case-timeout", "`duration` allowed for one case (default 20s under KVM, 60s under TCG)")
 	fs.Var(durationFlag{&o.Timeouts.Run}, "timeout", "`duration` allowed for the whole VM (default 5m under KVM, 15m under TCG)")
 	fs.BoolVar(&o.VerboseConsole, "verbose-console", false, "keep the kernel's full boot log in console.log (slower under TCG; oopses and panics are always logged in full)")
 	var appendFlag caseFlag
 	fs.Var(&appendFlag, "append", "extra kernel command-line parameter (repeatable)")
-	runner := fs.String("runner", "proxy", "how cases get their namespaces and credentials: proxy (processes sharing the agent's memory) or exec (re-executing the agent per level; slower, a cross-check)")
+	o.Runner = contract.RunnerProxy
+	enumVar(fs, &o.Runner, "runner", contract.Runners, contract.ParseRunner, "how cases get their namespaces and credentials", runnerHelp)
 	var execFlag listFlag
 	fs.Var(&execFlag, "exec", "run this static program in the guest instead of the matrix and time it (repeatable; e.g. the upstream clone3 kselftests)")
 	repeat := 1
@@ -153,13 +152,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.Cases = cases
 	o.Append = appendFlag
 	o.Exec = execFlag
-	switch r, err := contract.ParseRunner(*runner); {
-	case err != nil:
-		fmt.Fprintf(stderr, "vmtest run: --runner: %v\n", err)
-		return exitUsage
-	case r != contract.RunnerProxy:
-		o.Append = append(o.Append, contract.ParamRunner+"="+string(r))
-	}
 	o.Progress = stderr
 	// Every flag is checked before a kernel is downloaded, built or booted.
 	if err := o.Check(); err != nil {
@@ -168,7 +160,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := run.CheckOut(o.Out, *force); err != nil {
 		return reportErr(stderr, "vmtest run", err)
 	}
-	ref, err := run.ParseKernel("--kernel", o.Kernel, false)
+	ref, err := run.ParseKernel("kernel", o.Kernel, false)
 	if err != nil {
 		return reportErr(stderr, "vmtest run", err)
 	}
@@ -253,18 +245,6 @@ func exitStatus(ctx context.Context, res *run.Result) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-// reportErr prints an error on one line and maps it to the exit status:
-// bad input (*run.UsageError, *kbuild.InputError) is 2, anything else 3.
-func reportErr(stderr io.Writer, who string, err error) int {
-	fmt.Fprintf(stderr, "%s: %v\n", who, err)
-	var ue *run.UsageError
-	var ie *kbuild.InputError
-	if errors.As(err, &ue) || errors.As(err, &ie) {
-		return exitUsage
-	}
-	return exitInfra
 }
 
 // obtainErr maps a failed download or build: 130 when interrupted, else

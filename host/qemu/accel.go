@@ -304,13 +304,18 @@ const (
 	AccelTCG  AccelMode = "tcg"
 )
 
+// AccelModes lists the valid modes, the default first.
+var AccelModes = []AccelMode{AccelAuto, AccelKVM, AccelTCG}
+
 // ParseAccelMode checks an accelerator mode ("" is auto).
 func ParseAccelMode(s string) (AccelMode, error) {
-	switch AccelMode(s) {
-	case "", AccelAuto:
+	if s == "" {
 		return AccelAuto, nil
-	case AccelKVM, AccelTCG:
-		return AccelMode(s), nil
+	}
+	for _, m := range AccelModes {
+		if string(m) == s {
+			return m, nil
+		}
 	}
 	return "", fmt.Errorf("accelerator %q: want auto, kvm or tcg", s)
 }
