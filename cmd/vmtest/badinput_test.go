@@ -98,7 +98,7 @@ func TestBadInput(t *testing.T) {
 		{"out is a file, forced", runArgs("--out", userFile, "--force"), []string{"--out " + userFile, "is an existing file"}},
 		{"out below a file", runArgs("--out", filepath.Join(userFile, "run")), []string{"--out " + filepath.Join(userFile, "run"), "not a directory"}},
 		{"out is another directory", runArgs("--out", otherDir), []string{"--out " + otherDir, "not a vmtest result"}},
-		{"out is an earlier result", runArgs("--out", earlier), []string{"--out " + earlier + ": holds an earlier vmtest result", "pass --force to replace it"}},
+		{"out is an earlier result", runArgs("--out", earlier), []string{"--out " + earlier + ": holds an earlier vmtest result", "replaced only when forced (pass --force)"}},
 		{"compare out is a file", cmpArgs("--out", userFile), []string{"--out " + userFile, "is an existing file"}},
 		{"compare out is an earlier result", cmpArgs("--out", earlier), []string{"--out " + earlier, "--force"}},
 		// compare: both sides are checked before either is built or booted.

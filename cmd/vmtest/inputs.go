@@ -42,7 +42,7 @@ var fieldFlags = map[string]string{
 func describe(err error) string {
 	s := inputerr.Render(err, func(field string) string { return fieldFlags[field] })
 	if errors.Is(err, run.ErrEarlierResult) {
-		s += "; pass --force to replace it"
+		s += " (pass --force)"
 	}
 	return s
 }
