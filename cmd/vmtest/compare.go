@@ -14,10 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/compare"
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
@@ -318,7 +318,7 @@ var agentBinary = ""
 func rerunnable(ids []string) []string {
 	var out []string
 	for _, id := range ids {
-		if _, ok := matrix.Lookup(id); ok {
+		if _, ok := catalog.Lookup(id); ok {
 			out = append(out, id)
 		}
 	}

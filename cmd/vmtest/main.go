@@ -23,10 +23,10 @@ import (
 	"syscall"
 
 	"github.com/vmtest/vmtest/guest/agent"
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
 )
 
@@ -111,9 +111,9 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	sel, err := matrix.Select(cases)
+	sel, err := catalog.Select(cases)
 	if err != nil {
-		fmt.Fprintf(stderr, "vmtest matrix: %v\n", err)
+		fmt.Fprintf(stderr, "vmtest matrix: %s\n", caseFlagError(err))
 		return exitUsage
 	}
 	report.Matrix(stdout, sel)
@@ -280,4 +280,12 @@ func obtainErr(ctx context.Context, stderr io.Writer, who string, err error) int
 func printJSON(w io.Writer, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	w.Write(append(b, '\n'))
+}
+
+// caseFlagError names the --case flag in a catalog.PatternError.
+func caseFlagError(err error) string {
+	if pe, ok := errors.AsType[*catalog.PatternError](err); ok {
+		return fmt.Sprintf("--case %q %s", pe.Pattern, pe.Problem())
+	}
+	return err.Error()
 }

@@ -306,7 +306,7 @@ func probeNamespaces() matrix.Feature {
 		f |= matrix.UserNS
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n >= matrix.CapCheckpointRestore {
+		if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n >= int(matrix.CapCheckpointRestore) {
 			f |= matrix.CheckpointRestoreCap
 		}
 	}

@@ -56,7 +56,7 @@ func Hops(s matrix.Setup) []*syscall.SysProcAttr {
 		hops = append(hops, &syscall.SysProcAttr{
 			Pdeathsig:   syscall.SIGKILL,
 			Credential:  &syscall.Credential{Uid: uint32(s.UID), Gid: uint32(s.UID), NoSetGroups: inUserNS},
-			AmbientCaps: s.AmbientCaps,
+			AmbientCaps: capNumbers(s.AmbientCaps),
 		})
 	}
 	return hops
@@ -152,4 +152,13 @@ func mountOwnProc() error {
 		return fmt.Errorf("mount procfs of the new PID namespace: %w", err)
 	}
 	return nil
+}
+
+// capNumbers converts capabilities for syscall.SysProcAttr.
+func capNumbers(cs []matrix.Cap) []uintptr {
+	out := make([]uintptr, len(cs))
+	for i, c := range cs {
+		out[i] = uintptr(c)
+	}
+	return out
 }

@@ -79,8 +79,8 @@ func TestBuildChain(t *testing.T) {
 		{"user level maps root to 100000", matrix.Setup{Levels: []matrix.Level{user}}, 1, 1, "100000 100000 100000 100000", "full"},
 		{"nested user levels", matrix.Setup{Levels: []matrix.Level{user, user}}, 2, 2, "100000 100000 100000 100000", "full"},
 		{"unprivileged uid", matrix.Setup{UID: 65534}, 1, 0, "65534 65534 65534 65534", "0000000000000000"},
-		{"uid with CAP_SYS_ADMIN", matrix.Setup{UID: 65534, AmbientCaps: []uintptr{matrix.CapSysAdmin}}, 1, 0, "65534 65534 65534 65534", "0000000000200000"},
-		{"root keeping only CAP_CHECKPOINT_RESTORE", matrix.Setup{KeepOnlyCaps: []uintptr{matrix.CapCheckpointRestore}}, 1, 0, "0 0 0 0", "0000010000000000"},
+		{"uid with CAP_SYS_ADMIN", matrix.Setup{UID: 65534, AmbientCaps: []matrix.Cap{matrix.CapSysAdmin}}, 1, 0, "65534 65534 65534 65534", "0000000000200000"},
+		{"root keeping only CAP_CHECKPOINT_RESTORE", matrix.Setup{KeepOnlyCaps: []matrix.Cap{matrix.CapCheckpointRestore}}, 1, 0, "0 0 0 0", "0000010000000000"},
 		{"uid inside a user level", matrix.Setup{Levels: []matrix.Level{user}, UID: 1000}, 2, 1, "101000 101000 101000 101000", "0000000000000000"},
 		{"uid inside nested user levels", matrix.Setup{Levels: []matrix.Level{pid, user, user}, UID: 7}, 4, 3, "100007 100007 100007 100007", "0000000000000000"},
 	} {

@@ -122,12 +122,6 @@ func TestMissing(t *testing.T) {
 			t.Errorf("Missing(%v, %v) = %q, %v; want %q, %v", tc.need, tc.have, reason, unsupported, tc.reason, tc.unsupported)
 		}
 	}
-	for _, f := range []Feature{0, Clone3, all, SetTID | UserNS} {
-		back, err := ParseFeatures(f.String())
-		if err != nil || back != f {
-			t.Errorf("ParseFeatures(%q) = %v, %v; want %v", f.String(), back, err, f)
-		}
-	}
 }
 
 // TestSiginfoPID: si_pid is read at the offset the kernel writes it to.

@@ -197,8 +197,10 @@ func probeCase(p Probe) Case {
 	}
 }
 
-func init() {
+func probeCases() []Case {
+	var cs []Case
 	for _, p := range Probes {
-		register("probe", probeCase(p))
+		cs = append(cs, probeCase(p))
 	}
+	return cs
 }

@@ -6,9 +6,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/catalog"
 )
 
 // Check validates every option but the kernel: what Prepare checks besides
@@ -21,7 +21,7 @@ func (o Options) Check() error {
 
 // checked is what check finds out on the way.
 type checked struct {
-	cases   []matrix.Case
+	cases   []catalog.Info
 	qemuBin string
 	agent   string
 }
@@ -41,7 +41,7 @@ func (o Options) check() (checked, error) {
 	if err := CheckCache(o.CacheDir); err != nil {
 		return c, err
 	}
-	if c.cases, err = matrix.Select(o.Cases); err != nil {
+	if c.cases, err = catalog.Select(o.Cases); err != nil {
 		return c, &UsageError{err}
 	}
 	switch o.Accel {

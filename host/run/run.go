@@ -18,10 +18,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/bzimage"
 	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
@@ -170,7 +170,7 @@ type Prepared struct {
 	opts      Options
 	kinfo     bzimage.Info
 	qemuBin   string
-	cases     []matrix.Case
+	cases     []catalog.Info
 	initramfs string
 }
 
@@ -643,13 +643,13 @@ func completeKTAP(path string, cases []result.Case) error {
 
 // finish adds cases the guest never reported (so every selected case has
 // an entry) and the summary.
-func finish(res *Result, cases []matrix.Case) {
+func finish(res *Result, cases []catalog.Info) {
 	seen := map[string]bool{}
 	for i, c := range res.Cases {
 		seen[c.ID] = true
 		// The guest leaves out what the host knows from the matrix, to
 		// keep the serial stream short.
-		if m, ok := matrix.Lookup(c.ID); ok {
+		if m, ok := catalog.Lookup(c.ID); ok {
 			if c.Group == "" {
 				res.Cases[i].Group = m.Group
 			}
