@@ -10,7 +10,6 @@ import (
 	"github.com/vmtest/vmtest/guest/clone3"
 )
 
-
 // ApplyCaps changes the effective and permitted capability sets of the
 // task that sys calls from: the body's locked thread, or its proxy.
 // Capabilities are per task in Linux, so this gives the body's clone3 calls

@@ -21,7 +21,7 @@ func TestSelectFrom(t *testing.T) {
 		{[]string{"a/**"}, []string{"a/x/1", "a/x/2", "a/y/1"}, ""},
 		{[]string{"a/"}, []string{"a/x/1", "a/x/2", "a/y/1"}, ""},
 		{[]string{"b/x/1", "a/y/1"}, []string{"a/y/1", "b/x/1"}, ""}, // run order, not pattern order
-		{[]string{"a/x/1", "a/x/*"}, []string{"a/x/1", "a/x/2"}, ""},  // no duplicates
+		{[]string{"a/x/1", "a/x/*"}, []string{"a/x/1", "a/x/2"}, ""}, // no duplicates
 		{[]string{"a/x/1", "nope"}, nil, `"nope" matches no case`},
 		{[]string{"["}, nil, "malformed"},
 	} {
