@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package agent is the guest side of vmtest: the program that runs as PID 1
 // in the VM's initramfs. It mounts the pseudo file systems, probes what the
 // kernel supports, runs each selected matrix case in a fresh process tree,

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package matrix is the clone3() set_tid conformance matrix: a table of named
 // cases, each checking one rule of kernel/fork.c copy_clone_args_from_user or
 // kernel/pid.c alloc_pid against the kernel's exact answer.

@@ -13,10 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vmtest/vmtest/internal/contract"
+	"github.com/vmtest/vmtest/internal/proc"
 )
 
 // probeExit is the value the probe firmware writes to isa-debug-exit;
@@ -84,7 +86,7 @@ func ProbeAccel(ctx context.Context, binary string, accel Accel, timeout time.Du
 		"-machine", "pc,accel="+string(accel), "-cpu", CPUModel(accel), "-smp", smpArg(2), "-m", "128",
 		"-bios", fw, "-serial", "file:"+filepath.Join(dir, "serial.log"), "-no-reboot",
 		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", contract.DebugExitPort))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = proc.DieWithParent(nil)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -177,9 +179,9 @@ func ThisHost(ctx context.Context, binary string) HostKey {
 		k.QEMU = p
 	}
 	k.QEMUVersion = Version(ctx, binary)
-	var u syscall.Utsname
-	if syscall.Uname(&u) == nil {
-		k.KernelRelease = cstr(u.Release[:])
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		k.KernelRelease = unix.ByteSliceToString(u.Release[:])
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -190,17 +192,6 @@ func ThisHost(ctx context.Context, binary string) HostKey {
 		}
 	}
 	return k
-}
-
-func cstr(b []int8) string {
-	var s strings.Builder
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s.WriteByte(byte(c))
-	}
-	return s.String()
 }
 
 // Version is the first line of `binary --version` ("" if it cannot say).

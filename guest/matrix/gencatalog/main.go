@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command gencatalog writes internal/catalog/cases.go: the matrix's cases
 // without their bodies, so that the host can list, select and report cases
 // without importing guest code. Run it through go generate in
