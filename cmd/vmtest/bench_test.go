@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/agent"
 	"github.com/vmtest/vmtest/host/fetch"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
 // target fails b when the mean time per operation exceeds limit.
@@ -135,12 +135,12 @@ func BenchmarkMatrixVsKselftests(b *testing.B) {
 				if code, _, stderr := vmtest(b, args...); code != 0 {
 					b.Fatalf("kselftests run: exit %d: %s", code, stderr)
 				}
-				kselftestMS = append(kselftestMS, guestMS(b, out, agent.InfoExecPrefix+"total_ms"))
+				kselftestMS = append(kselftestMS, guestMS(b, out, contract.InfoExecTotalMS))
 				out = filepath.Join(b.TempDir(), "matrix")
 				if code, _, stderr := vmtest(b, "run", "--kernel", k.kernel, "--out", out); code != 0 {
 					b.Fatalf("matrix run: exit %d: %s", code, stderr)
 				}
-				matrixMS = append(matrixMS, guestMS(b, out, agent.InfoCasesWallMS))
+				matrixMS = append(matrixMS, guestMS(b, out, contract.InfoCasesWallMS))
 			}
 			m, ks := median(matrixMS), median(kselftestMS)
 			b.ReportMetric(m, "matrix-guest-ms")

@@ -87,7 +87,7 @@ func TestBuildChain(t *testing.T) {
 		{"uid inside nested user levels", matrix.Setup{Levels: []matrix.Level{pid, user, user}, UID: 7}, 4, 3, "100007 100007 100007 100007", "0000000000000000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := BuildChain(tc.setup)
+			c, err := buildChain(tc.setup, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,13 +151,13 @@ func TestParallelIDChanges(t *testing.T) {
 				return
 			default:
 			}
-			if c, err := BuildChain(matrix.Setup{UID: 65534}); err == nil {
+			if c, err := buildChain(matrix.Setup{UID: 65534}, time.Minute); err == nil {
 				c.Close()
 			}
 		}
 	}()
 	for i := range 100 {
-		c, err := BuildChain(matrix.Setup{Levels: []matrix.Level{user, user}})
+		c, err := buildChain(matrix.Setup{Levels: []matrix.Level{user, user}}, time.Minute)
 		if err != nil {
 			t.Errorf("nested user chain %d beside credential changes: %v", i, err)
 			break
@@ -183,7 +183,7 @@ func TestRunCaseTimeout(t *testing.T) {
 	all := matrix.Clone3 | matrix.SetTID | matrix.PIDNS | matrix.UserNS | matrix.CheckpointRestoreCap | matrix.ClearSighand
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	r, _ := RunCaseInProcess(ctx, c, all, time.Minute, 0)
+	r, _ := runCaseInProcess(ctx, c, all, time.Minute, 0)
 	if r.Outcome != "error" || !strings.Contains(r.Reason, "timeout") {
 		t.Errorf("result %s (%s), want a timeout error", r.Outcome, r.Reason)
 	}
@@ -224,7 +224,7 @@ func TestWorkerThreads(t *testing.T) {
 	err := scheduler{
 		jobs: 1, abandonAfter: time.Minute, prepare: prepareWorker,
 		runOne: func(c matrix.Case, slot int) (result.Case, bool) {
-			return RunCaseInProcess(t.Context(), c, all, time.Minute, slot)
+			return runCaseInProcess(t.Context(), c, all, time.Minute, slot)
 		},
 		report: func(r result.Case) error { results[r.ID] = r; return nil },
 	}.runAll(cases)

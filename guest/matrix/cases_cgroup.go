@@ -101,7 +101,7 @@ func (t *T) openDir(path string) int {
 // cgroupNote is the unified-hierarchy line of /proc/PID/cgroup of pid, a
 // child of the initial namespace not yet reaped.
 func (t *T) cgroupNote(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", clone3.ProcRoot, pid))
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", clone3.ProcRoot(), pid))
 	if err != nil {
 		t.Fatalf("read cgroup of child %d: %v", pid, err)
 	}

@@ -124,12 +124,12 @@ func setnsClone(t *T, tid []int32) result.Answer {
 	if err != nil {
 		t.Fatalf("inner proxy's PID: %v", err)
 	}
-	fd, err := unix.Open(fmt.Sprintf("%s/%d/ns/pid", clone3.ProcRoot, gpid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(fmt.Sprintf("%s/%d/ns/pid", clone3.ProcRoot(), gpid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatalf("open the inner PID namespace: %v", err)
 	}
 	defer unix.Close(fd)
-	outer, err := clone3.StartProxy(0)
+	outer, err := t.startProxy(0)
 	if err != nil {
 		t.Fatalf("level-0 process: %v", err)
 	}
@@ -149,7 +149,7 @@ func (t *T) ownProxy() *clone3.Proxy {
 	if t.px != nil {
 		return t.px
 	}
-	px, err := clone3.StartProxy(0)
+	px, err := t.startProxy(0)
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}

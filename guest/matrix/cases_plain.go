@@ -205,7 +205,7 @@ func clearSighandAnswer(t *T) result.Answer {
 		t.Fatalf("%v", err)
 	}
 	caught := func(flags uint64) string {
-		p, err := clone3.StartProxy(flags)
+		p, err := t.startProxy(flags)
 		if err != nil {
 			if errors.Is(err, unix.EINVAL) {
 				return "EINVAL"
