@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmtest/vmtest/internal/atomicfile"
 	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/proc"
 )
@@ -234,19 +235,7 @@ func SaveVerdict(cacheDir string, v Verdict) error {
 		return fmt.Errorf("cache KVM verdict: %w", err)
 	}
 	b, _ := json.MarshalIndent(v, "", "  ")
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".kvm-*")
-	if err != nil {
-		return fmt.Errorf("cache KVM verdict: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cache KVM verdict: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cache KVM verdict: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := atomicfile.WriteFile(p, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("cache KVM verdict: %w", err)
 	}
 	return nil

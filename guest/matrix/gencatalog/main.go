@@ -11,9 +11,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/atomicfile"
 	"github.com/vmtest/vmtest/internal/catalog"
 )
 
@@ -26,26 +26,11 @@ func main() {
 	}
 }
 
-// write replaces out whole: a temporary file beside it, renamed into place.
+// write replaces out whole (atomicfile), so a failed run leaves the old one.
 func write(out string) error {
 	src, err := catalog.Render(matrix.Infos())
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".cases-*.go")
-	if err != nil {
-		return fmt.Errorf("writing the catalog: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(src); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("writing the catalog: %w", err)
-	}
-	return os.Rename(tmp.Name(), out)
+	return atomicfile.WriteFile(out, src, 0o644)
 }
