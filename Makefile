@@ -1,7 +1,10 @@
 # vmtest: the README's commands are `make run` and `make test`.
 #
 #   make run      install what is missing, build, run the matrix on Debian's 6.1 kernel
-#   make test     install what is missing, build, run every test (unit and end-to-end under QEMU)
+#   make test     lint and cross, then install what is missing, build, run every test
+#                 (unit tests under -race, then end-to-end under QEMU)
+#   make lint     go.mod tidy, go vet, staticcheck (every check; staticcheck.conf)
+#   make cross    the arm64 build and the macOS build of the host side
 #   make compare  build 6.1 without set_tid and 6.1 as shipped, compare them
 #   make bench    benchmarks (speed and memory targets)
 
@@ -13,7 +16,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates
 GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
 
-.PHONY: all deps build run test test-kernels compare bench vet clean
+.PHONY: all deps build run lint cross test test-kernels compare bench clean
 
 all: build
 
@@ -46,10 +49,27 @@ test-kernels: build
 	./$(BIN) build --patch kernels/broken/pid-broken-set_tid-permission-check.patch >/dev/null
 	./$(BIN) build --patch kernels/testing/warn-on-set_tid-size-3.patch >/dev/null
 
-# Unit tests first, under the race detector (-short leaves out whatever
-# boots a kernel); then every test, end-to-end ones included.
-test: deps build test-kernels
+# Static checks, which need neither QEMU nor a kernel, so they come first.
+# `go mod tidy -diff` prints what tidy would change and fails if anything
+# would: go.mod must list what the imports need, direct ones not marked
+# indirect. staticcheck is pinned by go.mod's tool directive, so every
+# machine runs the same version; staticcheck.conf turns every check on.
+lint:
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+# The host side is meant to build wherever Go does: the whole module for
+# arm64 Linux, and the host and shared packages for macOS (the guest agent
+# is Linux-only and never built there). Cross builds have cgo off anyway.
+cross:
+	GOARCH=arm64 $(GO) build ./...
+	GOOS=darwin $(GO) build ./host/... ./internal/...
+
+# Lint and cross builds first (fast, and they need nothing installed);
+# then the unit tests under the race detector (-short leaves out whatever
+# boots a kernel); then every test, end-to-end ones included.
+test: lint cross deps build test-kernels
 	$(GO) test -race -short -timeout 15m ./...
 	$(GO) test -timeout 45m ./...
 
