@@ -258,7 +258,7 @@ func exitStatus(ctx context.Context, res *run.Result) int {
 // reportErr prints an error on one line and maps it to the exit status:
 // bad input (*run.UsageError, *kbuild.InputError) is 2, anything else 3.
 func reportErr(stderr io.Writer, who string, err error) int {
-	fmt.Fprintf(stderr, "%s: %v\n", who, err)
+	fmt.Fprintf(stderr, "%s: %s\n", who, caseFlagError(err))
 	var ue *run.UsageError
 	var ie *kbuild.InputError
 	if errors.As(err, &ue) || errors.As(err, &ie) {
