@@ -370,3 +370,45 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("WriteRun into a missing directory: %v, want an error naming the file", err)
 	}
 }
+
+// A crashed run's cases that never ran are errors whose text carries the
+// console excerpt: the JUnit reader sees why without opening the run.
+func TestCrashedRunJUnit(t *testing.T) {
+	res := loadRun(t, "run-pass.json")
+	res.Status, res.CrashTitle = run.Crashed, "BUG: kernel NULL pointer dereference"
+	res.Crash = "[ 2.5] BUG: kernel NULL pointer dereference\n[ 2.5] RIP: copy_process+0x1/0x2"
+	res.Cases[len(res.Cases)-1].Outcome, res.Cases[len(res.Cases)-1].Reason = result.Error, "not run: crashed"
+	dir := t.TempDir()
+	if err := WriteRun(dir, res, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, JUnitFile))
+	var d struct {
+		Cases []struct {
+			Name  string `xml:"name,attr"`
+			Error *struct {
+				Message string `xml:"message,attr"`
+				Text    string `xml:",chardata"`
+			} `xml:"error"`
+		} `xml:"testsuite>testcase"`
+	}
+	if err := xml.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	errs := 0
+	for _, c := range d.Cases {
+		if c.Error == nil {
+			continue
+		}
+		errs++
+		if c.Error.Message != "not run: crashed" || !strings.Contains(c.Error.Text, "RIP: copy_process") {
+			t.Errorf("error of %s: %q / %q, want the reason and the console excerpt", c.Name, c.Error.Message, c.Error.Text)
+		}
+	}
+	if errs != 1 {
+		t.Errorf("%d error cases, want 1", errs)
+	}
+	if readJUnit(t, dir).prop("crash_title") != res.CrashTitle {
+		t.Error("no crash_title property")
+	}
+}
