@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,39 +127,59 @@ func MergeRepeat(rr *run.RepeatResult, runs []*run.Result) (*run.Result, map[str
 }
 
 func writeRun(dir string, res *run.Result, flaky map[string]string, o Options) error {
-	var files []file
-	var j bytes.Buffer
-	if err := junit.Write(&j, junit.Build("vmtest "+res.Kernel.Release, runTests(res, flaky), runProperties(res, o.Build), res.Timings.StartedAt)); err != nil {
-		return err
-	}
-	files = append(files, file{JUnitFile, j.Bytes()})
-
-	data, err := kcidb.Encode([]kcidb.Run{{Result: res, Build: o.Build, Flaky: flaky}}, kcidb.Options{Origin: o.Origin})
+	files, err := render(inputs{
+		junit:  junit.Build("vmtest "+res.Kernel.Release, runTests(res, flaky), runProperties(res, o.Build), res.Timings.StartedAt),
+		kcidb:  []kcidb.Run{{Result: res, Build: o.Build, Flaky: flaky}},
+		origin: o.Origin,
+		cases:  res.Cases, info: ktapInfo(res),
+		page: func(w io.Writer) error {
+			return htmlreport.Run(w, htmlreport.RunPage{Result: res, Build: o.Build, Flaky: flaky})
+		},
+	})
 	if err != nil {
-		return fmt.Errorf("write %s: %w", KCIDBFile, err)
-	}
-	k, err := json.MarshalIndent(data, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", KCIDBFile, err)
-	}
-	files = append(files, file{KCIDBFile, append(k, '\n')})
-
-	var t bytes.Buffer
-	if err := ktap.WriteNested(&t, res.Cases, ktap.Nested{Info: ktapInfo(res)}); err != nil {
 		return err
 	}
-	files = append(files, file{KTAPFile, t.Bytes()})
-
-	var h bytes.Buffer
-	if err := htmlreport.Run(&h, htmlreport.RunPage{Result: res, Build: o.Build, Flaky: flaky}); err != nil {
-		return err
-	}
-	files = append(files, file{HTMLFile, h.Bytes()})
-
 	if err := keepStream(dir); err != nil {
 		return err
 	}
 	return writeFiles(dir, files)
+}
+
+// inputs are what the four files of a directory are made from.
+type inputs struct {
+	junit  junit.Suites
+	kcidb  []kcidb.Run
+	origin string
+	// cases and info make the nested KTAP document.
+	cases []result.Case
+	info  []ktap.KeyValue
+	page  func(io.Writer) error
+}
+
+// render makes every file in memory first: nothing is written unless all
+// of them could be made.
+func render(in inputs) ([]file, error) {
+	var j bytes.Buffer
+	if err := junit.Write(&j, in.junit); err != nil {
+		return nil, err
+	}
+	data, err := kcidb.Encode(in.kcidb, kcidb.Options{Origin: in.origin})
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", KCIDBFile, err)
+	}
+	k, err := json.MarshalIndent(data, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", KCIDBFile, err)
+	}
+	var t bytes.Buffer
+	if err := ktap.WriteNested(&t, in.cases, ktap.Nested{Info: in.info}); err != nil {
+		return nil, err
+	}
+	var h bytes.Buffer
+	if err := in.page(&h); err != nil {
+		return nil, err
+	}
+	return []file{{JUnitFile, j.Bytes()}, {KCIDBFile, append(k, '\n')}, {KTAPFile, t.Bytes()}, {HTMLFile, h.Bytes()}}, nil
 }
 
 // keepStream moves the guest's flat KTAP stream out of the way of the
@@ -226,53 +247,34 @@ func WriteComparison(dir string, c *Comparison, o Options) error {
 	if c == nil || c.Base.Result == nil || c.Patched.Result == nil {
 		return errors.New("write formats: a comparison needs both sides' results")
 	}
-	var files []file
-	var j bytes.Buffer
 	props := append(sideProperties("base", c.Base), sideProperties("patched", c.Patched)...)
 	props = append(props, junit.Property{Name: "confirm_rounds", Value: fmt.Sprint(c.ConfirmRounds)})
-	doc := junit.Build("vmtest compare "+c.Base.Result.Kernel.Release+" vs "+c.Patched.Result.Kernel.Release,
-		comparisonTests(c), props, c.Patched.Result.Timings.StartedAt)
-	if err := junit.Write(&j, doc); err != nil {
-		return err
-	}
-	files = append(files, file{JUnitFile, j.Bytes()})
-
 	flaky := map[string]string{}
 	for _, cc := range c.Cases {
 		if cc.Verdict == compare.Flaky {
 			flaky[cc.ID] = rerunText(cc)
 		}
 	}
-	data, err := kcidb.Encode([]kcidb.Run{
-		{Label: "base", Result: c.Base.Result, Build: c.Base.Build},
-		{Label: "patched", Result: c.Patched.Result, Build: c.Patched.Build, Flaky: flaky},
-	}, kcidb.Options{Origin: o.Origin})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", KCIDBFile, err)
-	}
-	k, err := json.MarshalIndent(data, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", KCIDBFile, err)
-	}
-	files = append(files, file{KCIDBFile, append(k, '\n')})
-
-	var t bytes.Buffer
-	info := append([]ktap.KeyValue{{Key: "comparison", Value: "the patched kernel's cases; base: " + c.Base.Result.Kernel.Release}}, ktapInfo(c.Patched.Result)...)
-	if err := ktap.WriteNested(&t, c.Patched.Result.Cases, ktap.Nested{Info: info}); err != nil {
-		return err
-	}
-	files = append(files, file{KTAPFile, t.Bytes()})
-
-	var h bytes.Buffer
 	page := htmlreport.ComparePage{
 		Base:    htmlreport.ComparedSide{Label: "base", Source: c.Base.Source, Result: c.Base.Result, Build: c.Base.Build},
 		Patched: htmlreport.ComparedSide{Label: "patched", Source: c.Patched.Source, Result: c.Patched.Result, Build: c.Patched.Build},
 		Cases:   c.Cases, ConfirmRounds: c.ConfirmRounds,
 	}
-	if err := htmlreport.Comparison(&h, page); err != nil {
+	files, err := render(inputs{
+		junit: junit.Build("vmtest compare "+c.Base.Result.Kernel.Release+" vs "+c.Patched.Result.Kernel.Release,
+			comparisonTests(c), props, c.Patched.Result.Timings.StartedAt),
+		kcidb: []kcidb.Run{
+			{Label: "base", Result: c.Base.Result, Build: c.Base.Build},
+			{Label: "patched", Result: c.Patched.Result, Build: c.Patched.Build, Flaky: flaky},
+		},
+		origin: o.Origin,
+		cases:  c.Patched.Result.Cases,
+		info:   append([]ktap.KeyValue{{Key: "comparison", Value: "the patched kernel's cases; base: " + c.Base.Result.Kernel.Release}}, ktapInfo(c.Patched.Result)...),
+		page:   func(w io.Writer) error { return htmlreport.Comparison(w, page) },
+	})
+	if err != nil {
 		return err
 	}
-	files = append(files, file{HTMLFile, h.Bytes()})
 	return writeFiles(dir, files)
 }
 

@@ -28,17 +28,7 @@ import (
 var files embed.FS
 
 var page = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
-	"answer":  answer,
 	"seconds": func(ms float64) string { return fmt.Sprintf("%.1f s", ms/1000) },
-	"millis":  func(ms float64) string { return fmt.Sprintf("%.1f", ms) },
-	"join":    strings.Join,
-	"outcomes": func(os []result.Outcome) string {
-		var s []string
-		for _, o := range os {
-			s = append(s, string(o))
-		}
-		return strings.Join(s, " ")
-	},
 }).ParseFS(files, "page.html.tmpl"))
 
 // RunPage is what a run's page shows.
