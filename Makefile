@@ -13,7 +13,7 @@ BIN     := bin/vmtest
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # qemu-system-x86 boots the guests; the rest builds kernels (vmtest build)
 # and fetches Debian's kernel and source packages.
-DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates
+DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates chromium libxml2-utils python3
 GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
 
 .PHONY: all deps build run lint cross test test-kernels compare bench clean
