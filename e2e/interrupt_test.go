@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -52,13 +52,14 @@ func processGone(pid int) bool {
 // TestBuildInterruptedCLI: SIGINT or SIGTERM to `vmtest build` exits 130,
 // make's children are gone within a second, and no cache entry is left.
 func TestBuildInterruptedCLI(t *testing.T) {
+	needBinary(t)
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make not installed")
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cache := t.TempDir()
-			cmd := exec.Command(vmtestBin, "build", "--tree", slowTree(t), "--cache", cache)
+			cmd, _ := command(t, "build", "--tree", slowTree(t), "--cache", cache)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -128,7 +129,7 @@ func mentioning(s string) []int {
 // exit after the signal.
 func interrupt(t *testing.T, args ...string) (int, string, time.Duration) {
 	t.Helper()
-	cmd := exec.Command(vmtestBin, args...)
+	cmd, _ := command(t, args...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +180,7 @@ func interrupt(t *testing.T, args ...string) (int, string, time.Duration) {
 // with the comparison written, both sides holding the cases that ran.
 func TestCompareInterrupted(t *testing.T) {
 	needVMs(t)
+	debianKernel(t) // cached, or skip: "debian" is a download otherwise
 	out := filepath.Join(t.TempDir(), "cmp")
 	code, stderr, took := interrupt(t, "compare", "--base", "debian", "--kernel", "debian", "--accel", "tcg", "--out", out)
 	if code != exitInterrupted {

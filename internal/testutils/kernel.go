@@ -115,6 +115,19 @@ func cachedKernel(ctx context.Context, cache, name string) (string, error) {
 	return name, nil
 }
 
+// RequireDebianSource returns Debian's kernel source tree in the read-only
+// cache (the default tree of a build spec), or skips tb (fails it under
+// VMTEST_E2E_REQUIRE=1) when the cache lacks it. The tree is only to be
+// read.
+func RequireDebianSource(tb testing.TB) string {
+	tb.Helper()
+	t, err := debianTree(CacheDir())
+	if err != nil {
+		SkipOrFail(tb, "%v (`make test-kernels` fetches it; %s names another cache)", err, EnvCache)
+	}
+	return t
+}
+
 // debianTree is the Debian source tree host/fetch unpacked into the cache,
 // the default tree of a build spec.
 func debianTree(cache string) (string, error) {
