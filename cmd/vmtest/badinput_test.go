@@ -73,7 +73,7 @@ func TestBadInput(t *testing.T) {
 		// Unknown names.
 		{"unknown accel", runArgs("--accel", "hvf"), []string{`--accel "hvf": want auto, kvm or tcg`}},
 		{"compare unknown accel", cmpArgs("--accel", "xen"), []string{`--accel "xen"`}},
-		{"unknown runner", runArgs("--runner", "fork"), []string{`--runner: runner "fork" is not one of proxy, exec`}},
+		{"unknown runner", runArgs("--runner", "fork"), []string{`--runner "fork": want proxy or exec`}},
 		{"unknown debug", runArgs("--debug", "crash"), []string{`--debug "crash": want panic`}},
 		{"unknown case", runArgs("--case", "no/such/*"), []string{`--case "no/such/*" matches no case`}},
 		{"compare unknown case", cmpArgs("--case", "set_tid/nope"), []string{`--case "set_tid/nope" matches no case`}},
