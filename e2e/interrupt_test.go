@@ -68,7 +68,7 @@ func TestBuildInterruptedCLI(t *testing.T) {
 			defer cmd.Process.Kill()
 			var child int
 			for deadline := time.Now().Add(60 * time.Second); child == 0; time.Sleep(20 * time.Millisecond) {
-				if m, _ := filepath.Glob(filepath.Join(cache, "build", "tree-*", "obj", "child.pid")); len(m) == 1 {
+				if m, _ := filepath.Glob(filepath.Join(cache, "build", "tree-*", "src", ".vmtest-obj", "child.pid")); len(m) == 1 {
 					if b, err := os.ReadFile(m[0]); err == nil && strings.HasSuffix(string(b), "\n") {
 						child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 					}
