@@ -7,8 +7,38 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
+
+// listFlag collects a repeatable flag into a list. With comma set, each
+// value is also split at commas (case patterns and kernel parameters, as
+// --case a,b); without, a value is taken whole (file paths, which may
+// hold commas).
+type listFlag struct {
+	list  *[]string
+	comma bool
+}
+
+func (l listFlag) String() string {
+	if l.list == nil {
+		return ""
+	}
+	return strings.Join(*l.list, ",")
+}
+
+func (l listFlag) Set(v string) error {
+	if !l.comma {
+		*l.list = append(*l.list, v)
+		return nil
+	}
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.list = append(*l.list, p)
+		}
+	}
+	return nil
+}
 
 // durationFlag is a timeout: it must be positive when given. A zero or
 // negative one means nothing sensible, and the guest agent, which cannot

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/contract"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -46,5 +49,47 @@ func TestParseFlags(t *testing.T) {
 		if tc.code == exitUsage && strings.Count(stderr.String(), "\n") != 1 {
 			t.Errorf("%q: want one line, got %q", tc.args, stderr.String())
 		}
+	}
+}
+
+func TestListFlag(t *testing.T) {
+	for _, tc := range []struct {
+		comma bool
+		sets  []string
+		want  []string
+	}{
+		{true, []string{"a/*", "b/*,c/*", " d , ,e "}, []string{"a/*", "b/*", "c/*", "d", "e"}},
+		{true, []string{""}, nil},
+		// Paths are taken whole: a comma is part of the name.
+		{false, []string{"x.patch", "dir,with,commas/y.patch"}, []string{"x.patch", "dir,with,commas/y.patch"}},
+	} {
+		var got []string
+		f := listFlag{&got, tc.comma}
+		for _, s := range tc.sets {
+			if err := f.Set(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") || f.String() != strings.Join(tc.want, ",") {
+			t.Errorf("comma %v, set %q: %q (String %q), want %q", tc.comma, tc.sets, got, f.String(), tc.want)
+		}
+	}
+}
+
+func TestRunFlagsOptions(t *testing.T) {
+	fs := flag.NewFlagSet("vmtest t", flag.ContinueOnError)
+	rf := addRunFlags(fs)
+	var stderr bytes.Buffer
+	if _, ok := parseFlags(fs, []string{"--case", "a/*,b/*", "--append", "x=1", "--runner", "exec", "-j", "3", "--timeout", "2m"}, &stderr); !ok {
+		t.Fatal(stderr.String())
+	}
+	o := rf.options()
+	if strings.Join(o.Cases, " ") != "a/* b/*" || strings.Join(o.Append, " ") != "x=1" || o.Runner != contract.RunnerExec || rf.jobs != 3 || o.Timeouts.Run != 2*time.Minute || o.Agent != agentBinary {
+		t.Errorf("options %+v, jobs %d", o, rf.jobs)
+	}
+	// The defaults: auto, the proxy runner, no extra parameter.
+	fs = flag.NewFlagSet("vmtest t", flag.ContinueOnError)
+	if o := addRunFlags(fs).options(); len(o.Append) != 0 || o.Accel != qemu.AccelAuto || o.Runner != contract.RunnerProxy {
+		t.Errorf("defaults: append %v, accel %q, runner %q", o.Append, o.Accel, o.Runner)
 	}
 }

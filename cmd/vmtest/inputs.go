@@ -10,6 +10,7 @@ import (
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/inputerr"
 )
@@ -40,6 +41,9 @@ var fieldFlags = map[string]string{
 // describe is err as the command line shows it: the bad input's field
 // named by its flag, and what to do where the library could not say it.
 func describe(err error) string {
+	if _, ok := errors.AsType[*catalog.PatternError](err); ok {
+		return caseFlagError(err)
+	}
 	s := inputerr.Render(err, func(field string) string { return fieldFlags[field] })
 	if errors.Is(err, run.ErrEarlierResult) {
 		s += " (pass --force)"

@@ -13,18 +13,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/vmtest/vmtest/guest/agent"
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
 )
 
@@ -89,29 +89,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// caseFlag collects repeatable, comma-separable --case patterns.
-type caseFlag []string
-
-func (c *caseFlag) String() string { return strings.Join(*c, ",") }
-func (c *caseFlag) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*c = append(*c, p)
-		}
-	}
-	return nil
-}
-
 func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest matrix", flag.ContinueOnError)
-	var cases caseFlag
-	fs.Var(&cases, "case", "only cases whose ID matches this glob (repeatable)")
+	var cases []string
+	fs.Var(listFlag{&cases, true}, "case", "only cases whose ID matches this glob (repeatable)")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	sel, err := matrix.Select(cases)
+	sel, err := catalog.Select(cases)
 	if err != nil {
-		fmt.Fprintf(stderr, "vmtest matrix: %v\n", err)
+		fmt.Fprintf(stderr, "vmtest matrix: %s\n", caseFlagError(err))
 		return exitUsage
 	}
 	report.Matrix(stdout, sel)
@@ -121,37 +108,18 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest run", flag.ContinueOnError)
-	var o run.Options
-	var cases caseFlag
-	fs.StringVar(&o.Kernel, "kernel", "", "bzImage to boot; \"debian\" for Debian's packaged kernel (downloaded once into the cache); or a build spec, build[:patch=FILE,config=FRAG,tree=DIR] (see vmtest build)")
-	accelVar(fs, &o.Accel)
-	fs.Var(&cases, "case", "run only cases whose ID matches this glob (repeatable, comma-separated)")
-	fs.StringVar(&o.Out, "out", "", "result directory (default results/<run-id>); an existing one must be an earlier vmtest result, replaced only with --force")
+	rf := addRunFlags(fs)
+	kernel := fs.String("kernel", "", "bzImage to boot; \"debian\" for Debian's packaged kernel (downloaded once into the cache); or a build spec, build[:patch=FILE,config=FRAG,tree=DIR] (see vmtest build)")
+	out := fs.String("out", "", "result directory (default results/<run-id>); an existing one must be an earlier vmtest result, replaced only with --force")
 	force := fs.Bool("force", false, "replace the earlier vmtest result --out names")
-	fs.StringVar(&o.QEMU, "qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
-	fs.StringVar(&o.CacheDir, "cache", "", "cache directory (default ~/.cache/vmtest)")
-	enumVar(fs, &o.Debug, "debug", contract.DebugModes, contract.ParseDebugMode, "make the guest agent misbehave to test failure handling", debugHelp)
-	fs.Var(durationFlag{&o.Timeouts.Boot}, "boot-timeout", "`duration` the guest agent has to report (default 20s under KVM, 60s under TCG)")
-	fs.Var(durationFlag{&o.Timeouts.Case}, "case-timeout", "`duration` allowed for one case (default 20s under KVM, 60s under TCG)")
-	fs.Var(durationFlag{&o.Timeouts.Run}, "timeout", "`duration` allowed for the whole VM (default 5m under KVM, 15m under TCG)")
-	fs.BoolVar(&o.VerboseConsole, "verbose-console", false, "keep the kernel's full boot log in console.log (slower under TCG; oopses and panics are always logged in full)")
-	var appendFlag caseFlag
-	fs.Var(&appendFlag, "append", "extra kernel command-line parameter (repeatable)")
-	o.Runner = contract.RunnerProxy
-	enumVar(fs, &o.Runner, "runner", contract.Runners, contract.ParseRunner, "how cases get their namespaces and credentials", runnerHelp)
-	var execFlag listFlag
-	fs.Var(&execFlag, "exec", "run this static program in the guest instead of the matrix and time it (repeatable; e.g. the upstream clone3 kselftests)")
 	repeat := 1
 	fs.Var(countFlag{&repeat, 1}, "repeat", "boot `N` times, one fresh VM after another, and report each case's pass count (--out gets one result directory per boot and "+run.RepeatFile+")")
-	jobs := 0
-	fs.Var(countFlag{&jobs, 1}, "j", "`N` parallel make jobs for a build spec (default: number of CPUs)")
 	jsonOut := fs.Bool("json", false, "print result.json (repeat.json with --repeat) to stdout instead of the table")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	o.Cases = cases
-	o.Append = appendFlag
-	o.Exec = execFlag
+	o := rf.options()
+	o.Kernel, o.Out = *kernel, *out
 	o.Progress = stderr
 	// Every flag is checked before a kernel is downloaded, built or booted.
 	if err := o.Check(); err != nil {
@@ -164,7 +132,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return reportErr(stderr, "vmtest run", err)
 	}
-	if o.Kernel, _, err = ref.Obtain(ctx, run.ObtainOptions{CacheDir: o.CacheDir, Jobs: jobs, Progress: func(l string) { fmt.Fprintln(stderr, "build: "+l) }}); err != nil {
+	if o.Kernel, _, err = ref.Obtain(ctx, run.ObtainOptions{CacheDir: o.CacheDir, Jobs: rf.jobs, Progress: func(l string) { fmt.Fprintln(stderr, "build: "+l) }}); err != nil {
 		return obtainErr(ctx, stderr, "vmtest run", err)
 	}
 	p, err := run.Prepare(o)
@@ -260,4 +228,12 @@ func obtainErr(ctx context.Context, stderr io.Writer, who string, err error) int
 func printJSON(w io.Writer, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	w.Write(append(b, '\n'))
+}
+
+// caseFlagError names the --case flag in a catalog.PatternError.
+func caseFlagError(err error) string {
+	if pe, ok := errors.AsType[*catalog.PatternError](err); ok {
+		return fmt.Sprintf("--case %q %s", pe.Pattern, pe.Problem())
+	}
+	return err.Error()
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package agent is the guest side of vmtest: the program that runs as PID 1
 // in the VM's initramfs. It mounts the pseudo file systems, probes what the
 // kernel supports, runs each selected matrix case in a fresh process tree,
@@ -38,8 +40,8 @@ import (
 	"github.com/vmtest/vmtest/internal/result"
 )
 
-// Config is what the agent reads from the kernel command line.
-type Config struct {
+// config is what the agent reads from the kernel command line.
+type config struct {
 	ResultsTTY  string
 	Cases       []string
 	CaseTimeout time.Duration
@@ -49,9 +51,9 @@ type Config struct {
 	Runner      contract.Runner
 }
 
-// ParseCmdline extracts the agent's parameters from /proc/cmdline text.
-func ParseCmdline(cmdline string) (Config, error) {
-	c := Config{ResultsTTY: contract.ResultsTTY, CaseTimeout: contract.DefaultCaseTimeout, Runner: contract.RunnerProxy}
+// parseCmdline extracts the agent's parameters from /proc/cmdline text.
+func parseCmdline(cmdline string) (config, error) {
+	c := config{ResultsTTY: contract.ResultsTTY, CaseTimeout: contract.DefaultCaseTimeout, Runner: contract.RunnerProxy}
 	for _, f := range strings.Fields(cmdline) {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
@@ -120,7 +122,7 @@ func Main() {
 	libinit.SetEnv()
 
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	cfg, err := ParseCmdline(string(cmdline))
+	cfg, err := parseCmdline(string(cmdline))
 	if err != nil {
 		logf("%v", err)
 	}
@@ -149,7 +151,7 @@ func Main() {
 	powerOff()
 }
 
-func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...any)) error {
+func run(ctx context.Context, cfg config, out io.Writer, logf func(string, ...any)) error {
 	if cfg.Exec {
 		return runExec(ctx, cfg, out)
 	}
@@ -157,7 +159,7 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	if err != nil {
 		// The host validates patterns before booting; this is a safety net.
 		w := ktap.NewWriter(out, 0)
-		w.Info("error", err.Error())
+		w.Info(contract.InfoError, err.Error())
 		return w.Done()
 	}
 	w := ktap.NewWriter(out, len(cases))
@@ -165,17 +167,17 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 		logf("debug: hanging after the KTAP header")
 		hangForever()
 	}
-	probed := Probe()
+	probed := probeKernel()
 	feats, probeNotes := probed.Features, probed.Notes
 	absentWhy = probed.Why
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	pidMax, _ := clone3.PidMax()
-	w.Info("kernel", unix.ByteSliceToString(uts.Release[:])+" "+unix.ByteSliceToString(uts.Version[:]))
-	w.Info("features", feats.String())
-	w.Info("pid_max", strconv.Itoa(pidMax))
+	w.Info(contract.InfoKernel, unix.ByteSliceToString(uts.Release[:])+" "+unix.ByteSliceToString(uts.Version[:]))
+	w.Info(contract.InfoFeatures, feats.String())
+	w.Info(contract.InfoPidMax, strconv.Itoa(pidMax))
 	for _, n := range probeNotes {
-		w.Info("probe", n)
+		w.Info(contract.InfoProbe, n)
 	}
 	jobs := cfg.Jobs
 	if jobs == 0 {
@@ -197,17 +199,16 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 	}
 	defer kernelLog.Close()
 	var running runningCases
-	w.Info("runner", string(cfg.Runner))
-	w.Info("channel", channelName(out, cfg.ResultsTTY))
-	w.Info("cpus", strconv.Itoa(runtime.NumCPU()))
-	w.Info("jobs", strconv.Itoa(jobs))
-	runCase := RunCaseInProcess
+	w.Info(contract.InfoRunner, string(cfg.Runner))
+	w.Info(contract.InfoChannel, channelName(out, cfg.ResultsTTY))
+	w.Info(contract.InfoCPUs, strconv.Itoa(runtime.NumCPU()))
+	w.Info(contract.InfoJobs, strconv.Itoa(jobs))
+	runCase := runCaseInProcess
 	if cfg.Runner == contract.RunnerExec {
 		runCase = func(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) (result.Case, bool) {
-			return RunCase(ctx, c, feats, timeout, slot), false
+			return runCaseExec(ctx, c, feats, timeout, slot), false
 		}
 	}
-	clone3.ProxyTimeout = cfg.CaseTimeout / 2 // a stuck call is reported by the body, inside the case's time
 	// Where the guest's time goes, reported as information: case bodies
 	// with their setup, and writing results to the result channel.
 	var runNS, emitNS atomic.Int64
@@ -231,35 +232,28 @@ func run(ctx context.Context, cfg Config, out io.Writer, logf func(string, ...an
 			return w.Case(r)
 		},
 	}.runAll(cases)
-	w.Info("cases_run_ms", strconv.FormatInt(runNS.Load()/1e6, 10))
-	w.Info("emit_ms", strconv.FormatInt(emitNS.Load()/1e6, 10))
-	w.Info("setup_ms", strconv.FormatInt(SetupNS.Load()/1e6, 10))
+	w.Info(contract.InfoCasesRunMS, strconv.FormatInt(runNS.Load()/1e6, 10))
+	w.Info(contract.InfoEmitMS, strconv.FormatInt(emitNS.Load()/1e6, 10))
+	w.Info(contract.InfoSetupMS, strconv.FormatInt(setupNS.Load()/1e6, 10))
 	if err != nil {
 		return err
 	}
 	// Guest wall time of the whole matrix: what the cases cost the kernel
 	// under test, without boot and host overhead.
-	w.Info(InfoCasesWallMS, strconv.FormatInt(time.Since(start).Milliseconds(), 10))
-	w.Info("cases_done_ms", strconv.FormatInt((CasesDone.Load()-start.UnixNano())/1e6, 10))
+	w.Info(contract.InfoCasesWallMS, strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+	w.Info(contract.InfoCasesDoneMS, strconv.FormatInt((casesDone.Load()-start.UnixNano())/1e6, 10))
 	return w.Done()
 }
-
-// InfoCasesWallMS is the info key of the matrix's guest wall time.
-const InfoCasesWallMS = "cases_wall_ms"
-
-// InfoExecPrefix prefixes the info key of each exec-mode program; the
-// value is "exit N, M ms".
-const InfoExecPrefix = "exec."
 
 // runExec runs every program in contract.ExecDir in name order, each in its own
 // process group with the case timeout, its output on the console, and
 // reports each one's exit status and guest wall time. It exists to time
 // the upstream kselftests on the same kernel and VM as the matrix.
-func runExec(ctx context.Context, cfg Config, out io.Writer) error {
+func runExec(ctx context.Context, cfg config, out io.Writer) error {
 	w := ktap.NewWriter(out, 0)
 	ents, err := os.ReadDir(contract.ExecDir)
 	if err != nil {
-		w.Info("error", err.Error())
+		w.Info(contract.InfoError, err.Error())
 		return w.Done()
 	}
 	var total time.Duration
@@ -282,17 +276,17 @@ func runExec(ctx context.Context, cfg Config, out io.Writer) error {
 				code = ee.ExitCode()
 			}
 		}
-		w.Info(InfoExecPrefix+e.Name(), fmt.Sprintf("exit %d, %d ms", code, d.Milliseconds()))
+		w.Info(contract.InfoExecPrefix+e.Name(), fmt.Sprintf("exit %d, %d ms", code, d.Milliseconds()))
 	}
-	w.Info(InfoExecPrefix+"total_ms", strconv.FormatInt(total.Milliseconds(), 10))
+	w.Info(contract.InfoExecTotalMS, strconv.FormatInt(total.Milliseconds(), 10))
 	return w.Done()
 }
 
-// Probe finds out which features the running kernel has (see
+// probeKernel finds out which features the running kernel has (see
 // matrix.Probe for how an answer is classified). The result's notes record
 // the raw answers, so a surprising verdict can be traced to its probe, and
 // its reasons quote the kernel's answer for every feature found absent.
-func Probe() matrix.ProbeResult {
+func probeKernel() matrix.ProbeResult {
 	return matrix.ClassifyAll(probeNamespaces(), func(p matrix.Probe) matrix.ProbeAnswer { return p.Ask() })
 }
 
@@ -306,7 +300,7 @@ func probeNamespaces() matrix.Feature {
 		f |= matrix.UserNS
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n >= matrix.CapCheckpointRestore {
+		if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n >= int(matrix.CapCheckpointRestore) {
 			f |= matrix.CheckpointRestoreCap
 		}
 	}
@@ -335,11 +329,11 @@ func gate(c matrix.Case, feats matrix.Feature) (result.Case, bool) {
 	return res, true
 }
 
-// RunCase decides one case: unsupported or skipped when the kernel lacks
+// runCaseExec decides one case: unsupported or skipped when the kernel lacks
 // what it needs, otherwise run in a fresh process tree with a time limit.
 // Whatever happens inside (crash, hang, garbage output) becomes this case's
 // error; the agent goes on with the next case.
-func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
+func runCaseExec(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) result.Case {
 	res, runnable := gate(c, feats)
 	if !runnable {
 		return res
@@ -351,7 +345,7 @@ func RunCase(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout t
 	if err != nil {
 		self = "/proc/self/exe"
 	}
-	cmd := exec.CommandContext(ctx, self, contract.CaseArg, c.ID, "0", feats.String(), strconv.Itoa(slot))
+	cmd := exec.CommandContext(ctx, self, contract.CaseArg, c.ID, "0", feats.String(), strconv.Itoa(slot), proxyTimeout(timeout).String())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &limitedWriter{w: &stderr, n: 4096}
 	// Its own process group, so a timeout kills the whole tree, including
@@ -419,7 +413,7 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 // PCI), then QEMU's debug port (which needs ioperm), then the second UART.
 // The host reads all three. The debug switches "debugcon" and "uart"
 // force the slower ones, to test them.
-func openChannel(cfg Config, logf func(string, ...any)) (io.WriteCloser, error) {
+func openChannel(cfg config, logf func(string, ...any)) (io.WriteCloser, error) {
 	if cfg.Debug != contract.DebugDebugcon && cfg.Debug != contract.DebugUART {
 		ch, err := ivshmem.Open(ivshmem.DevicesDir)
 		if err == nil {

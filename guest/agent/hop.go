@@ -1,3 +1,5 @@
+//go:build linux
+
 package agent
 
 import (
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,8 +27,8 @@ import (
 // single thread, and a new PID namespace only applies to children). The
 // last hop runs the case body and prints its result as one JSON line.
 
-// Hops returns the SysProcAttr of every hop the setup needs, in order.
-func Hops(s matrix.Setup) []*syscall.SysProcAttr {
+// hopAttrs returns the SysProcAttr of every hop the setup needs, in order.
+func hopAttrs(s matrix.Setup) []*syscall.SysProcAttr {
 	var hops []*syscall.SysProcAttr
 	inUserNS := false
 	for _, l := range s.Levels {
@@ -56,17 +59,17 @@ func Hops(s matrix.Setup) []*syscall.SysProcAttr {
 		hops = append(hops, &syscall.SysProcAttr{
 			Pdeathsig:   syscall.SIGKILL,
 			Credential:  &syscall.Credential{Uid: uint32(s.UID), Gid: uint32(s.UID), NoSetGroups: inUserNS},
-			AmbientCaps: s.AmbientCaps,
+			AmbientCaps: capNumbers(s.AmbientCaps),
 		})
 	}
 	return hops
 }
 
 // CaseMain is the entry point of a case process: argv is
-// [self, contract.CaseArg, id, hop, features, slot].
+// [self, contract.CaseArg, id, hop, features, slot, proxy timeout].
 func CaseMain(argv []string) {
-	if len(argv) != 6 {
-		fmt.Fprintf(os.Stderr, "usage: %s %s ID HOP FEATURES SLOT\n", argv[0], contract.CaseArg)
+	if len(argv) != 7 {
+		fmt.Fprintf(os.Stderr, "usage: %s %s ID HOP FEATURES SLOT PROXY-TIMEOUT\n", argv[0], contract.CaseArg)
 		os.Exit(2)
 	}
 	c, ok := matrix.Lookup(argv[2])
@@ -77,7 +80,7 @@ func CaseMain(argv []string) {
 	if err != nil {
 		fail(c.ID, "bad hop "+argv[3])
 	}
-	hops := Hops(c.Setup)
+	hops := hopAttrs(c.Setup)
 	if hop > 0 && hop <= len(c.Setup.Levels) {
 		if err := mountOwnProc(); err != nil {
 			fail(c.ID, fmt.Sprintf("hop %d: %v", hop, err))
@@ -93,7 +96,11 @@ func CaseMain(argv []string) {
 		fail(c.ID, err.Error())
 	}
 	slot, _ := strconv.Atoi(argv[5])
-	t, err := matrix.NewT(c, c.Setup.Depth(), slot)
+	pt, err := time.ParseDuration(argv[6])
+	if err != nil {
+		fail(c.ID, "bad proxy timeout "+argv[6])
+	}
+	t, err := matrix.NewT(c, c.Setup.Depth(), slot, pt)
 	if err != nil {
 		fail(c.ID, err.Error())
 	}
@@ -102,7 +109,7 @@ func CaseMain(argv []string) {
 }
 
 func nextHop(c matrix.Case, argv []string, hop int, attr *syscall.SysProcAttr) int {
-	cmd := exec.Command(argv[0], contract.CaseArg, c.ID, strconv.Itoa(hop+1), argv[4], argv[5])
+	cmd := exec.Command(argv[0], contract.CaseArg, c.ID, strconv.Itoa(hop+1), argv[4], argv[5], argv[6])
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = attr
 	if err := cmd.Run(); err != nil {
@@ -152,4 +159,13 @@ func mountOwnProc() error {
 		return fmt.Errorf("mount procfs of the new PID namespace: %w", err)
 	}
 	return nil
+}
+
+// capNumbers converts capabilities for syscall.SysProcAttr.
+func capNumbers(cs []matrix.Cap) []uintptr {
+	out := make([]uintptr, len(cs))
+	for i, c := range cs {
+		out[i] = uintptr(c)
+	}
+	return out
 }

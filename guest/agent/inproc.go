@@ -1,3 +1,5 @@
+//go:build linux
+
 package agent
 
 import (
@@ -25,18 +27,25 @@ import (
 // agent once per namespace level instead; it is slower by a Go start-up per
 // level (tens of milliseconds under TCG) and kept as a cross-check.
 
-// Chain is the proxies a case's setup needs, outermost first; the last one
+// chain is the proxies a case's setup needs, outermost first; the last one
 // is where the body's calls come from.
-type Chain struct {
+type chain struct {
+	// timeout is each proxy's request limit (clone3.StartProxy).
+	timeout   time.Duration
 	mu        sync.Mutex
 	proxies   []*clone3.Proxy
 	cancelled bool
 }
 
+// proxyTimeout is the request limit of a case's proxies: half its time, so
+// that a call stuck in the kernel is reported by the body, as the case's
+// answer, inside the case's time.
+func proxyTimeout(caseTimeout time.Duration) time.Duration { return caseTimeout / 2 }
+
 // Cancel stops a chain being built (at its next level) and kills every
 // proxy it has, without releasing anything: the body may still be using
 // their memory. The body's own deferred Close releases them.
-func (c *Chain) Cancel() {
+func (c *chain) Cancel() {
 	c.mu.Lock()
 	c.cancelled = true
 	ps := slices.Clone(c.proxies)
@@ -47,7 +56,7 @@ func (c *Chain) Cancel() {
 }
 
 // Inner returns the proxy the body calls from.
-func (c *Chain) Inner() *clone3.Proxy {
+func (c *chain) Inner() *clone3.Proxy {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.proxies[len(c.proxies)-1]
@@ -58,7 +67,7 @@ func (c *Chain) Inner() *clone3.Proxy {
 // levels) there is only the first: killing and reaping it ends them all.
 // The kernel kills the rest itself, and the first cannot be reaped before
 // they are gone, so they need no signal of their own.
-func (c *Chain) Close() {
+func (c *chain) Close() {
 	if c == nil {
 		return
 	}
@@ -71,7 +80,7 @@ func (c *Chain) Close() {
 	ps[0].Close(ps[1:]...)
 }
 
-func (c *Chain) spawn(flags uint64) (*clone3.Proxy, error) {
+func (c *chain) spawn(flags uint64) (*clone3.Proxy, error) {
 	c.mu.Lock()
 	cancelled, n := c.cancelled, len(c.proxies)
 	c.mu.Unlock()
@@ -81,7 +90,7 @@ func (c *Chain) spawn(flags uint64) (*clone3.Proxy, error) {
 	var p *clone3.Proxy
 	var err error
 	if n == 0 {
-		p, err = clone3.StartProxy(flags)
+		p, err = clone3.StartProxy(flags, c.timeout)
 	} else {
 		p, err = c.Inner().Spawn(flags)
 	}
@@ -104,11 +113,11 @@ func needsChain(s matrix.Setup) bool {
 	return len(s.Levels) > 0 || s.UID != 0 || len(s.AmbientCaps) > 0 || len(s.KeepOnlyCaps) > 0 || len(s.DropCaps) > 0 || s.OwnProcess
 }
 
-// BuildChain builds a case's setup out of proxies, as Hops does out of
+// buildChain builds a case's setup out of proxies, as hopAttrs does out of
 // re-executions: one proxy per PID namespace level (with a user namespace
 // where the level asks for one), then one for the credentials.
-func BuildChain(s matrix.Setup) (*Chain, error) {
-	c := &Chain{}
+func buildChain(s matrix.Setup, timeout time.Duration) (*chain, error) {
+	c := &chain{timeout: timeout}
 	if err := c.Build(s); err != nil {
 		c.Close()
 		return nil, err
@@ -116,9 +125,9 @@ func BuildChain(s matrix.Setup) (*Chain, error) {
 	return c, nil
 }
 
-// Build adds to an empty chain the proxies of setup s (see BuildChain).
+// Build adds to an empty chain the proxies of setup s (see buildChain).
 // On error the proxies built so far stay in the chain for Close.
-func (c *Chain) Build(s matrix.Setup) error {
+func (c *chain) Build(s matrix.Setup) error {
 	inUserNS := false
 	for i, l := range s.Levels {
 		flags := uint64(unix.CLONE_NEWPID)
@@ -268,16 +277,16 @@ func stall(t *matrix.T) {
 	_, e := t.Sys()(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(ts)), 0)
 	runtime.KeepAlive(ts)
 	if e == clone3.ErrnoProxy {
-		t.Fatalf("stall: the proxy did not answer within %s and was killed", clone3.ProxyTimeout)
+		t.Fatalf("stall: the proxy did not answer within %s and was killed", t.ProxyTimeout())
 	}
 	t.Fatalf("stall: the proxy's sleep ended early: %v", e)
 }
 
-// SetupNS adds up the time spent building proxy chains, reported by the
+// setupNS adds up the time spent building proxy chains, reported by the
 // agent as information.
-var SetupNS atomic.Int64
+var setupNS atomic.Int64
 
-// RunCaseInProcess decides one case with the proxy runner, on the calling
+// runCaseInProcess decides one case with the proxy runner, on the calling
 // goroutine (a worker's, locked to its thread: see prepareWorker), with
 // the body's calls made by the proxies of its setup when it has one. A
 // panic is the case's error. A case still running at its timeout is the
@@ -287,7 +296,7 @@ var SetupNS atomic.Int64
 // stuck outside its proxies is the scheduler's to abandon.) retire
 // reports that the body changed the calling thread, which must then not
 // run another case.
-func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) (r result.Case, retire bool) {
+func runCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, timeout time.Duration, slot int) (r result.Case, retire bool) {
 	res, runnable := gate(c, feats)
 	if !runnable {
 		return res, false
@@ -295,7 +304,7 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ch := &Chain{}
+	ch := &chain{timeout: proxyTimeout(timeout)}
 	defer context.AfterFunc(ctx, ch.Cancel)()
 	timedOut := func() (result.Case, bool) {
 		r := res
@@ -315,7 +324,7 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 		r.Outcome, r.Reason = result.Error, reason
 		return r, false
 	}
-	t, err := matrix.NewT(c, c.Setup.Depth(), slot)
+	t, err := matrix.NewT(c, c.Setup.Depth(), slot, proxyTimeout(timeout))
 	if err != nil {
 		return fail("setup: " + err.Error())
 	}
@@ -333,7 +342,7 @@ func RunCaseInProcess(ctx context.Context, c matrix.Case, feats matrix.Feature, 
 			}()
 			return ch.Build(c.Setup)
 		}()
-		SetupNS.Add(int64(time.Since(t0)))
+		setupNS.Add(int64(time.Since(t0)))
 		// Tearing a namespace down takes the kernel milliseconds and
 		// decides nothing about the case: do it in the background.
 		defer func() { go ch.Close() }()

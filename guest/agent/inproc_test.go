@@ -1,3 +1,5 @@
+//go:build linux
+
 package agent
 
 import (
@@ -79,13 +81,13 @@ func TestBuildChain(t *testing.T) {
 		{"user level maps root to 100000", matrix.Setup{Levels: []matrix.Level{user}}, 1, 1, "100000 100000 100000 100000", "full"},
 		{"nested user levels", matrix.Setup{Levels: []matrix.Level{user, user}}, 2, 2, "100000 100000 100000 100000", "full"},
 		{"unprivileged uid", matrix.Setup{UID: 65534}, 1, 0, "65534 65534 65534 65534", "0000000000000000"},
-		{"uid with CAP_SYS_ADMIN", matrix.Setup{UID: 65534, AmbientCaps: []uintptr{matrix.CapSysAdmin}}, 1, 0, "65534 65534 65534 65534", "0000000000200000"},
-		{"root keeping only CAP_CHECKPOINT_RESTORE", matrix.Setup{KeepOnlyCaps: []uintptr{matrix.CapCheckpointRestore}}, 1, 0, "0 0 0 0", "0000010000000000"},
+		{"uid with CAP_SYS_ADMIN", matrix.Setup{UID: 65534, AmbientCaps: []matrix.Cap{matrix.CapSysAdmin}}, 1, 0, "65534 65534 65534 65534", "0000000000200000"},
+		{"root keeping only CAP_CHECKPOINT_RESTORE", matrix.Setup{KeepOnlyCaps: []matrix.Cap{matrix.CapCheckpointRestore}}, 1, 0, "0 0 0 0", "0000010000000000"},
 		{"uid inside a user level", matrix.Setup{Levels: []matrix.Level{user}, UID: 1000}, 2, 1, "101000 101000 101000 101000", "0000000000000000"},
 		{"uid inside nested user levels", matrix.Setup{Levels: []matrix.Level{pid, user, user}, UID: 7}, 4, 3, "100007 100007 100007 100007", "0000000000000000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := BuildChain(tc.setup)
+			c, err := buildChain(tc.setup, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,13 +151,13 @@ func TestParallelIDChanges(t *testing.T) {
 				return
 			default:
 			}
-			if c, err := BuildChain(matrix.Setup{UID: 65534}); err == nil {
+			if c, err := buildChain(matrix.Setup{UID: 65534}, time.Minute); err == nil {
 				c.Close()
 			}
 		}
 	}()
 	for i := range 100 {
-		c, err := BuildChain(matrix.Setup{Levels: []matrix.Level{user, user}})
+		c, err := buildChain(matrix.Setup{Levels: []matrix.Level{user, user}}, time.Minute)
 		if err != nil {
 			t.Errorf("nested user chain %d beside credential changes: %v", i, err)
 			break
@@ -181,7 +183,7 @@ func TestRunCaseTimeout(t *testing.T) {
 	all := matrix.Clone3 | matrix.SetTID | matrix.PIDNS | matrix.UserNS | matrix.CheckpointRestoreCap | matrix.ClearSighand
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	r, _ := RunCaseInProcess(ctx, c, all, time.Minute, 0)
+	r, _ := runCaseInProcess(ctx, c, all, time.Minute, 0)
 	if r.Outcome != "error" || !strings.Contains(r.Reason, "timeout") {
 		t.Errorf("result %s (%s), want a timeout error", r.Outcome, r.Reason)
 	}
@@ -222,7 +224,7 @@ func TestWorkerThreads(t *testing.T) {
 	err := scheduler{
 		jobs: 1, abandonAfter: time.Minute, prepare: prepareWorker,
 		runOne: func(c matrix.Case, slot int) (result.Case, bool) {
-			return RunCaseInProcess(t.Context(), c, all, time.Minute, slot)
+			return runCaseInProcess(t.Context(), c, all, time.Minute, slot)
 		},
 		report: func(r result.Case) error { results[r.ID] = r; return nil },
 	}.runAll(cases)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package agent
 
 import (
@@ -37,9 +39,9 @@ type scheduler struct {
 // reportEvery is how often the reporter looks for results while cases run.
 const reportEvery = 10 * time.Millisecond
 
-// CasesDone is when the last case finished (Unix nanoseconds); the
+// casesDone is when the last case finished (Unix nanoseconds); the
 // results may still be on their way out through the result channel.
-var CasesDone atomic.Int64
+var casesDone atomic.Int64
 
 // runAll runs the cases. Serial cases run first, one after another, on
 // worker 0, which then joins the others on the ordinary cases; exclusive
@@ -161,7 +163,7 @@ func (sc scheduler) runAll(cases []matrix.Case) error {
 		worker(0, exclusive, none)
 		pending.Wait()
 	}
-	CasesDone.Store(time.Now().UnixNano())
+	casesDone.Store(time.Now().UnixNano())
 	close(allDone)
 	return <-reported
 }

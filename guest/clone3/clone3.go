@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 // Package clone3 is a thin, allocation-free binding of the clone3(2) system
 // call, as the set_tid matrix needs it: a caller-chosen struct size, raw
 // pointers (so that invalid ones can be passed on purpose), and children that

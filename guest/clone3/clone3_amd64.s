@@ -1,3 +1,5 @@
+//go:build linux
+
 #include "textflag.h"
 
 // func rawClone3(args unsafe.Pointer, size uintptr, tidOut *int32) int64

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 package clone3
 
 import (
@@ -17,15 +19,16 @@ import (
 // ProcRoot is where the initial PID namespace's procfs is mounted. Case
 // processes in nested namespaces mount their own procfs on /proc (Go's
 // os/exec writes uid_map through it), so the agent keeps a second
-// instance of the initial one at /rootproc; NSpid read there covers every
-// level from 0 down.
-var ProcRoot = "/proc"
-
-func init() {
+// instance of the initial one at contract.RootProc; NSpid read there
+// covers every level from 0 down. Outside the agent's VM (unit tests) it
+// is /proc. It is looked up once, on first use, so that the host CLI,
+// which is the same binary, never probes for it.
+var ProcRoot = sync.OnceValue(func() string {
 	if _, err := os.Stat(contract.RootProc + "/self"); err == nil {
-		ProcRoot = contract.RootProc
+		return contract.RootProc
 	}
-}
+	return "/proc"
+})
 
 // Child describes a process created by clone3 after it exited.
 type Child struct {
@@ -157,14 +160,14 @@ func PIDInUse(pid int) bool {
 // namespace ProcRoot shows. ProcRoot/self/status lists the caller's PIDs
 // from that namespace down to its own: one PID means they are the same.
 var inProcRootNS = sync.OnceValue(func() bool {
-	ns, err := nspidAt(ProcRoot+"/self/status", os.Getpid())
+	ns, err := nspidAt(ProcRoot()+"/self/status", os.Getpid())
 	return err == nil && len(ns) == 1
 })
 
 // procPath returns ProcRoot/pid/file (or ProcRoot/pid for file "").
 func procPath(pid int, file string) string {
 	b := make([]byte, 0, 32)
-	b = append(b, ProcRoot...)
+	b = append(b, ProcRoot()...)
 	b = append(b, '/')
 	b = strconv.AppendInt(b, int64(pid), 10)
 	if file != "" {
@@ -292,7 +295,7 @@ func pidfdNSpid(pid, pidfd int) ([]int, error) {
 func PidfdNSpid(pidfd int) ([]int, error) { return fdinfoNSpid(pidfd) }
 
 func fdinfoNSpid(pidfd int) ([]int, error) {
-	b, err := readProc(ProcRoot + "/self/fdinfo/" + strconv.Itoa(pidfd))
+	b, err := readProc(ProcRoot() + "/self/fdinfo/" + strconv.Itoa(pidfd))
 	if err != nil {
 		return nil, fmt.Errorf("read pidfd fdinfo: %w", err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 package clone3
 
 import (
@@ -30,8 +32,12 @@ type Proxy struct {
 	PID    int
 	pidfd  int
 	parent *Proxy
+	// timeout bounds one request: a proxy that does not answer is stuck
+	// in the kernel, which is the case's error, not the agent's hang.
+	// Proxies it spawns inherit it.
+	timeout time.Duration
 	// dead is set by Kill: requests to a killed proxy fail at once
-	// instead of waiting for ProxyTimeout.
+	// instead of waiting for the timeout.
 	dead atomic.Bool
 	// mu guards pidfd: Kill and Close may race (a case timing out just as
 	// its body ends), and a closed pidfd number is soon reused by another
@@ -73,11 +79,6 @@ const (
 // proxy itself never touches its stack; the kernel needs one only to
 // deliver a signal, and all signals are blocked in proxies.
 const proxyMem = 16 << 10
-
-// ProxyTimeout bounds one request: a proxy that does not answer is stuck in
-// the kernel, which is the case's error, not the agent's hang. The agent
-// sets it below its case timeout, so that the body can still report it.
-var ProxyTimeout = 20 * time.Second
 
 //go:noescape
 func startProxy(args unsafe.Pointer, size uintptr, b unsafe.Pointer) int64
@@ -126,8 +127,10 @@ func proxyArgs(flags uint64, mem []byte, pidfd *int32) Args {
 
 // StartProxy creates a proxy as a child of the calling process, with
 // clone flags such as CLONE_NEWPID or CLONE_NEWUSER added to the ones a
-// proxy always has.
-func StartProxy(flags uint64) (*Proxy, error) {
+// proxy always has. A request that takes longer than timeout kills the
+// proxy and fails with ErrnoProxy; callers keep it below their case's
+// limit, so that the body can still report the stuck call.
+func StartProxy(flags uint64, timeout time.Duration) (*Proxy, error) {
 	mem, b, err := newProxyMem()
 	if err != nil {
 		return nil, err
@@ -145,7 +148,7 @@ func StartProxy(flags uint64) (*Proxy, error) {
 		releaseMem(mem)
 		return nil, fmt.Errorf("clone3 proxy: %w", unix.Errno(-r))
 	}
-	return &Proxy{mem: mem, b: b, PID: int(r), pidfd: int(*pidfd)}, nil
+	return &Proxy{mem: mem, b: b, PID: int(r), pidfd: int(*pidfd), timeout: timeout}, nil
 }
 
 // GPID returns p's PID in the initial PID namespace (the one the agent
@@ -192,7 +195,7 @@ func (p *Proxy) SpawnSetTID(flags uint64, setTID []int32) (*Proxy, error) {
 		releaseMem(mem)
 		return nil, fmt.Errorf("clone3 proxy: %w", unix.Errno(-r))
 	}
-	return &Proxy{mem: mem, b: b, PID: int(r), pidfd: int(*pidfd), parent: p}, nil
+	return &Proxy{mem: mem, b: b, PID: int(r), pidfd: int(*pidfd), parent: p, timeout: p.timeout}, nil
 }
 
 // A Thread is a proxy that runs as a thread of another proxy's thread
@@ -237,7 +240,7 @@ func (p *Proxy) SpawnThread(setTID []int32) (*Thread, unix.Errno, error) {
 		releaseMem(mem)
 		return nil, unix.Errno(-r), nil
 	}
-	return &Thread{Proxy: &Proxy{mem: mem, b: b, PID: int(r), pidfd: -1, parent: p}, ParentTID: atomic.LoadInt32(ptid), ctid: ctid}, 0, nil
+	return &Thread{Proxy: &Proxy{mem: mem, b: b, PID: int(r), pidfd: -1, parent: p, timeout: p.timeout}, ParentTID: atomic.LoadInt32(ptid), ctid: ctid}, 0, nil
 }
 
 // Exit ends the thread (an exit request it never answers) and waits until
@@ -247,7 +250,7 @@ func (th *Thread) Exit() error {
 	b.kind, b.nr, b.args = kindSyscall, unix.SYS_EXIT, [6]uint64{}
 	atomic.StoreUint32(&b.state, statePosted)
 	futex(&b.state, futexWakeOp, 1, nil)
-	deadline := time.Now().Add(ProxyTimeout)
+	deadline := time.Now().Add(th.timeout)
 	for {
 		v := atomic.LoadInt32(th.ctid)
 		if v == 0 {
@@ -255,7 +258,7 @@ func (th *Thread) Exit() error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("thread %d did not exit within %s", th.PID, ProxyTimeout)
+			return fmt.Errorf("thread %d did not exit within %s", th.PID, th.timeout)
 		}
 		ts := unix.Timespec{Nsec: 10e6}
 		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(th.ctid)), futexWait, uintptr(v), uintptr(unsafe.Pointer(&ts)), 0, 0)
@@ -301,7 +304,7 @@ func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (
 	b.kind, b.nr, b.args, b.child, b.tidOut = kind, nr, args, child, tidOut
 	atomic.StoreUint32(&b.state, statePosted)
 	futex(&b.state, futexWakeOp, 1, nil)
-	deadline := time.Now().Add(ProxyTimeout)
+	deadline := time.Now().Add(p.timeout)
 	for {
 		s := atomic.LoadUint32(&b.state)
 		if s == stateAnswered {
@@ -310,7 +313,7 @@ func (p *Proxy) request(kind, nr uint64, args [6]uint64, child, tidOut uint64) (
 		if time.Now().After(deadline) {
 			p.Kill()
 			p.awaitExit()
-			return 0, fmt.Errorf("proxy %d did not answer system call %d within %s", p.PID, nr, ProxyTimeout)
+			return 0, fmt.Errorf("proxy %d did not answer system call %d within %s", p.PID, nr, p.timeout)
 		}
 		if p.dead.Load() {
 			// The call may still be in the kernel, writing into memory its

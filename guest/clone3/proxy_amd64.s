@@ -1,3 +1,5 @@
+//go:build linux
+
 #include "textflag.h"
 
 // Layout of block (see proxy.go): state +0 (uint32), kind +8, nr +16,

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 package clone3
 
 import (
@@ -17,7 +19,7 @@ func needRoot(t *testing.T) {
 
 func TestProxyNested(t *testing.T) {
 	needRoot(t)
-	p1, err := StartProxy(unix.CLONE_NEWPID)
+	p1, err := StartProxy(unix.CLONE_NEWPID, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func mustGPID(t *testing.T, p *Proxy) int {
 
 func TestProxyKilledFailsFast(t *testing.T) {
 	needRoot(t)
-	p, err := StartProxy(0)
+	p, err := StartProxy(0, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,15 +79,12 @@ func TestProxyKilledFailsFast(t *testing.T) {
 	}
 }
 
-// TestProxyStuckRequest: a request that outlives ProxyTimeout kills the
+// TestProxyStuckRequest: a request that outlives the proxy's timeout kills the
 // proxy and fails, and the proxy is not used again: a late answer must
 // never be taken for the next call's.
 func TestProxyStuckRequest(t *testing.T) {
 	needRoot(t)
-	old := ProxyTimeout
-	ProxyTimeout = 100 * time.Millisecond
-	defer func() { ProxyTimeout = old }()
-	p, err := StartProxy(0)
+	p, err := StartProxy(0, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 #include "textflag.h"
 
 // func outsb(port uint16, p *byte, n int)

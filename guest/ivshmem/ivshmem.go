@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package ivshmem finds QEMU's ivshmem-plain PCI device in the guest and
 // maps its shared memory (BAR 2) through sysfs, with no driver: the
 // agent's result channel when the host adds the device and the kernel has

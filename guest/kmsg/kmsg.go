@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package kmsg watches the kernel log from the guest agent, so that a
 // WARNING or BUG the kernel survives is charged to the case that was
 // running: the host sees it on the console too, but cannot tell which of

@@ -1,9 +1,10 @@
+//go:build linux
+
 package matrix
 
 import (
 	"fmt"
 	"runtime"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -11,36 +12,12 @@ import (
 	"github.com/vmtest/vmtest/guest/clone3"
 )
 
-// Capability numbers the matrix uses. CAP_CHECKPOINT_RESTORE is spelled out
-// because it only exists from Linux 5.9 on.
-const (
-	CapSysAdmin          = unix.CAP_SYS_ADMIN
-	CapCheckpointRestore = 40
-)
-
-var capName = map[uintptr]string{
-	CapSysAdmin:          "CAP_SYS_ADMIN",
-	CapCheckpointRestore: "CAP_CHECKPOINT_RESTORE",
-}
-
-func capNames(cs []uintptr) string {
-	var s []string
-	for _, c := range cs {
-		if n, ok := capName[c]; ok {
-			s = append(s, n)
-		} else {
-			s = append(s, fmt.Sprintf("cap %d", c))
-		}
-	}
-	return strings.Join(s, "+")
-}
-
 // ApplyCaps changes the effective and permitted capability sets of the
 // task that sys calls from: the body's locked thread, or its proxy.
 // Capabilities are per task in Linux, so this gives the body's clone3 calls
 // exactly the credentials the case wants without touching the Go
 // runtime's other threads.
-func ApplyCaps(sys clone3.Sys, keepOnly, drop []uintptr) error {
+func ApplyCaps(sys clone3.Sys, keepOnly, drop []Cap) error {
 	if len(keepOnly) == 0 && len(drop) == 0 {
 		return nil
 	}
@@ -70,7 +47,7 @@ func ApplyCaps(sys clone3.Sys, keepOnly, drop []uintptr) error {
 // the body's calling task only, leaving it permitted: the state upstream's
 // clone3_cap_checkpoint_restore test starts from (a capability the process
 // could use but does not hold right now).
-func (t *T) SetEffectiveCap(c uintptr, on bool) error {
+func (t *T) SetEffectiveCap(c Cap, on bool) error {
 	sys := t.Sys()
 	hdr, data, err := capget(sys)
 	if err != nil {
@@ -85,7 +62,7 @@ func (t *T) SetEffectiveCap(c uintptr, on bool) error {
 }
 
 // SetCaps makes caps the task's whole effective and permitted sets.
-func SetCaps(sys clone3.Sys, caps []uintptr) error {
+func SetCaps(sys clone3.Sys, caps []Cap) error {
 	hdr, data, err := capget(sys)
 	if err != nil {
 		return err

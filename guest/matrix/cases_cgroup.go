@@ -1,3 +1,5 @@
+//go:build linux
+
 package matrix
 
 import (
@@ -17,9 +19,9 @@ import (
 // cgroup whose directory clone_args.cgroup names, and a descriptor that
 // names none fails the call after alloc_pid, which must free the PID.
 // (Its argument checks, which every kernel makes, are clone3/plain cases.)
-func init() {
-	register("plain",
-		Case{
+func cgroupPlainCases() []Case {
+	return []Case{
+		{
 			ID: "clone3/plain/into-cgroup", Rule: "CLONE_INTO_CGROUP with a cgroup2 directory starts the child in that cgroup",
 			Expect: "child's /proc/PID/cgroup: 0::/G", Needs: Clone3 | Cgroup2,
 			Run: func(t *T) {
@@ -27,7 +29,7 @@ func init() {
 				t.Check(result.Answer{Note: "0::/" + name}, t.Clone(Call{Flags: unix.CLONE_INTO_CGROUP, Size: clone3.SizeVer2, Cgroup: uint64(fd), CgroupNote: true}))
 			},
 		},
-		Case{
+		{
 			ID: "clone3/plain/into-cgroup-not-a-cgroup", Rule: "CLONE_INTO_CGROUP with a directory outside cgroupfs → EBADF",
 			Expect: "EBADF", Needs: Clone3 | Cgroup2,
 			Run: func(t *T) {
@@ -35,9 +37,12 @@ func init() {
 				t.Check(Errno(unix.EBADF), t.Clone(Call{Flags: unix.CLONE_INTO_CGROUP, Size: clone3.SizeVer2, Cgroup: uint64(fd)}))
 			},
 		},
-	)
-	register("hygiene",
-		Case{
+	}
+}
+
+func cgroupHygieneCases() []Case {
+	return []Case{
+		{
 			ID: "set_tid/hygiene/freed-after-cgroup-refusal", Rule: "a clone3 refused by CLONE_INTO_CGROUP (not a cgroup: EBADF, after alloc_pid) frees the chosen PID",
 			Expect: "EBADF; then pid F in cgroup G", Needs: SetTID | Cgroup2,
 			Run: func(t *T) {
@@ -50,7 +55,7 @@ func init() {
 				t.Check(want, t.Clone(Call{SetTID: f, Flags: unix.CLONE_INTO_CGROUP, Size: clone3.SizeVer2, Cgroup: uint64(fd), CgroupNote: true}))
 			},
 		},
-	)
+	}
 }
 
 // cgroupRoot is where the matrix mounts cgroup2, once per process.
@@ -96,7 +101,7 @@ func (t *T) openDir(path string) int {
 // cgroupNote is the unified-hierarchy line of /proc/PID/cgroup of pid, a
 // child of the initial namespace not yet reaped.
 func (t *T) cgroupNote(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", clone3.ProcRoot, pid))
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/cgroup", clone3.ProcRoot(), pid))
 	if err != nil {
 		t.Fatalf("read cgroup of child %d: %v", pid, err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package matrix
 
 import (
@@ -23,8 +25,8 @@ const (
 // Concurrency: set_tid exists because the old route (write ns_last_pid,
 // then fork) races with every other fork in the namespace. With set_tid the
 // kernel either gives exactly the PID asked for or says EEXIST.
-func init() {
-	register("concurrency", exclusive(
+func concurrencyCases() []Case {
+	return exclusive(
 		Case{
 			ID: "set_tid/concurrency/race-one-pid", Rule: fmt.Sprintf("%d workers racing for one PID: exactly one gets it, the rest EEXIST", raceWorkers),
 			Expect: fmt.Sprintf("%d round(s) of 1 success + %d EEXIST", raceRounds, raceWorkers-1), Needs: SetTID,
@@ -74,7 +76,7 @@ func init() {
 			Expect: "set_tid: every PID as asked, 0 wrong, 0 EEXIST", Needs: SetTID,
 			Run: func(t *T) { nsLastPIDContrast(t) },
 		},
-	)...)
+	)
 }
 
 func exclusive(cs ...Case) []Case {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package matrix
 
 import (
@@ -7,9 +9,9 @@ import (
 // Error-path hygiene: alloc_pid allocates from the innermost level outward;
 // when an outer level fails, the PIDs already taken at inner levels must be
 // released, or a restorer retrying the same PIDs would see EEXIST forever.
-func init() {
-	register("hygiene",
-		Case{
+func hygieneCases() []Case {
+	return []Case{
+		{
 			ID: "set_tid/hygiene/inner-freed-after-outer-eexist", Rule: "after [F, 1] fails with EEXIST at level 0, F is free at level 1",
 			Expect: "EEXIST, then pid F", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -18,7 +20,7 @@ func init() {
 				t.Check(t.Want(f, false), t.Clone(Call{SetTID: f}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/inner-freed-after-outer-einval", Rule: "after [F, pid_max] fails with EINVAL, F is free",
 			Expect: "EINVAL, then pid F", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -27,7 +29,7 @@ func init() {
 				t.Check(t.Want(f, false), t.Clone(Call{SetTID: f}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/inner-freed-after-outer-eperm", Rule: "after [F, G] fails with EPERM at an unowned level, F is free",
 			Expect: "EPERM, then pid F", Needs: SetTID | PIDNS | UserNS, Setup: Setup{Levels: []Level{{UserNS: true}}},
 			Run: func(t *T) {
@@ -36,7 +38,7 @@ func init() {
 				t.Check(t.Want(fg[:1], false), t.Clone(Call{SetTID: fg[:1]}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/two-inner-freed-after-outer-eexist", Rule: "at depth 2, after [F, G, 1] fails, both F and G are free",
 			Expect: "EEXIST, then pid F, nspid [F G *]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(2)},
 			Run: func(t *T) {
@@ -45,7 +47,7 @@ func init() {
 				t.Check(t.Want(fg, false), t.Clone(Call{SetTID: fg}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/zombie-then-reaped", Rule: "a PID is taken while its holder is a zombie and choosable once reaped",
 			Expect: "pid F; EEXIST; reap; pid F", Needs: SetTID,
 			Run: func(t *T) {
@@ -57,7 +59,7 @@ func init() {
 				t.Check(t.Want(f, false), t.Clone(Call{SetTID: f}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/nested-zombie-then-reaped", Rule: "at depth 1 the inner PID is held by a zombie and freed by reaping",
 			Expect: "pid F; EEXIST; reap; pid F", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -69,7 +71,7 @@ func init() {
 				t.Check(t.Want(fg, false), t.Clone(Call{SetTID: fg}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/failed-newpid-leaves-pid-free", Rule: "a CLONE_NEWPID call that fails after alloc_pid (pidfd unwritable) releases its PID at every level, level 0 included",
 			Expect: "EFAULT at [1, F, G]; then pid F, nspid [1 F G]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -78,7 +80,7 @@ func init() {
 				t.Check(t.Want(tid, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/failed-newpid-at-level-0", Rule: "a CLONE_NEWPID call failing at level 0 (EEXIST) releases what it took at levels 1 and 2",
 			Expect: "EEXIST at [1, F, 1]; then pid F at level 1", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -87,7 +89,7 @@ func init() {
 				t.Check(t.Want(f, false), t.Clone(Call{SetTID: f}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/freed-after-pidfd-fault", Rule: "a clone3 failing after alloc_pid (pidfd unwritable) frees the chosen PID at once",
 			Expect: "EFAULT; then pid F", Needs: SetTID,
 			Run: func(t *T) {
@@ -96,7 +98,7 @@ func init() {
 				t.Check(t.Want(f, false), t.Clone(Call{SetTID: f}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/hygiene/nested-freed-after-pidfd-fault", Rule: "at depth 1, a clone3 failing after alloc_pid frees the chosen PIDs at both levels",
 			Expect: "EFAULT; then pid F, nspid [F G]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -105,5 +107,5 @@ func init() {
 				t.Check(t.Want(fg, false), t.Clone(Call{SetTID: fg}))
 			},
 		},
-	)
+	}
 }

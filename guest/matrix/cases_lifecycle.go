@@ -1,3 +1,5 @@
+//go:build linux
+
 package matrix
 
 import (
@@ -11,11 +13,11 @@ import (
 
 // setns into descendants and the life cycle of a namespace made by
 // unshare(CLONE_NEWPID).
-func init() {
+func setnsCases() []Case {
 	// setns(CLONE_NEWPID) from level 0 into a case's namespaces needs a
 	// process at level 0 beside them, which only the proxy runner has.
-	register("setns",
-		Case{
+	return []Case{
+		{
 			ID: "set_tid/setns/grandchild", Rule: "from level 0, setns into a grandchild PID namespace: set_tid chooses the PID at all three levels",
 			Expect: "pid H, nspid [F G H]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(2)},
 			Run: func(t *T) {
@@ -23,7 +25,7 @@ func init() {
 				t.Check(result.Answer{PID: int(tid[2]), NSpid: intsOf(tid)}, setnsClone(t, tid))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/setns/ancestor-userns", Rule: "root of the initial user namespace, setns'd into a depth-2 PID namespace owned by a child user namespace, may choose the PID at every level",
 			Expect: "pid H, nspid [F G H]", Needs: SetTID | PIDNS | UserNS, Setup: Setup{Levels: []Level{{UserNS: true}, {}}},
 			Run: func(t *T) {
@@ -31,12 +33,15 @@ func init() {
 				t.Check(result.Answer{PID: int(tid[2]), NSpid: intsOf(tid)}, setnsClone(t, tid))
 			},
 		},
-	)
+	}
+}
+
+func lifecycleCases() []Case {
 	// The life of a namespace made by unshare(CLONE_NEWPID): the caller's
 	// children go there, the first must be its init, and what happens to
 	// the namespace when that first child fails or exits.
-	register("lifecycle",
-		Case{
+	return []Case{
+		{
 			ID: "set_tid/lifecycle/unshare-life-cycle", Rule: "after unshare(CLONE_NEWPID): [F, G] refused (no init), [1, 1] refused at level 0, [1, F] makes a live init, a sibling gets [5, G], a plain child gets 2 levels",
 			Expect: "EINVAL; EEXIST; init nspid [1 F]; nspid [5 G]; nspid [* *]", Needs: SetTID | PIDNS, Setup: Setup{OwnProcess: true},
 			Run: func(t *T) {
@@ -60,7 +65,7 @@ func init() {
 				t.Check(result.Answer{NSpid: []int{0, 0}}, t.Clone(Call{}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/lifecycle/unshare-first-fork-fails", Rule: "after unshare(CLONE_NEWPID), a first child that fails after alloc_pid (pidfd unwritable) leaves the namespace unusable: ENOMEM",
 			Expect: "EFAULT; then ENOMEM", Needs: SetTID | PIDNS, Setup: Setup{OwnProcess: true},
 			Run: func(t *T) {
@@ -71,7 +76,7 @@ func init() {
 				t.Check(Errno(unix.ENOMEM), t.Clone(Call{SetTID: append([]int32{1}, t.Free(1)...)}))
 			},
 		},
-		Case{
+		{
 			ID: "clone3/lifecycle/newpid-after-unshare", Rule: "CLONE_NEWPID after unshare(CLONE_NEWPID) → EINVAL (only the active namespace may get a child namespace)",
 			Expect: "EINVAL", Needs: Clone3 | PIDNS, Setup: Setup{OwnProcess: true},
 			Run: func(t *T) {
@@ -80,7 +85,7 @@ func init() {
 				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID}))
 			},
 		},
-	)
+	}
 }
 
 func intsOf(s []int32) []int {
@@ -119,12 +124,12 @@ func setnsClone(t *T, tid []int32) result.Answer {
 	if err != nil {
 		t.Fatalf("inner proxy's PID: %v", err)
 	}
-	fd, err := unix.Open(fmt.Sprintf("%s/%d/ns/pid", clone3.ProcRoot, gpid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(fmt.Sprintf("%s/%d/ns/pid", clone3.ProcRoot(), gpid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatalf("open the inner PID namespace: %v", err)
 	}
 	defer unix.Close(fd)
-	outer, err := clone3.StartProxy(0)
+	outer, err := t.startProxy(0)
 	if err != nil {
 		t.Fatalf("level-0 process: %v", err)
 	}
@@ -144,7 +149,7 @@ func (t *T) ownProxy() *clone3.Proxy {
 	if t.px != nil {
 		return t.px
 	}
-	px, err := clone3.StartProxy(0)
+	px, err := t.startProxy(0)
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package matrix
 
 import (
@@ -8,9 +10,9 @@ import (
 // levels. Below level 0 every namespace is the case's own, so small PIDs
 // there are free whatever runs beside it; level 0's PIDs still come from
 // the worker's band.
-func init() {
-	register("nested",
-		Case{
+func nestedValueCases() []Case {
+	return []Case{
+		{
 			ID: "set_tid/nested/upstream-43-freed-after-einval", Rule: "depth 1: [43, -1] → EINVAL, then [43, F] gets 43 (upstream L300/L304: 43 was released)",
 			Expect: "EINVAL; then pid 43, nspid [43 F]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -20,7 +22,7 @@ func init() {
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/nested/upstream-2-inner-only", Rule: "depth 1: [2] gets PID 2 in the caller's namespace (upstream L308)",
 			Expect: "pid 2, nspid [2 *]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -28,7 +30,7 @@ func init() {
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/nested/upstream-42-newpid", Rule: "depth 1 + CLONE_NEWPID: [1, 42, F] gets 42 (upstream L330)",
 			Expect: "pid 42, nspid [1 42 F]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -36,7 +38,7 @@ func init() {
 				t.Check(t.Want(tid, true), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/nested/small-pids-depth-2", Rule: "small PIDs (2 and 299, below RESERVED_PIDS) can be chosen at nested levels",
 			Expect: "pid 2, nspid [2 299 F]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(2)},
 			Run: func(t *T) {
@@ -44,7 +46,7 @@ func init() {
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/nested/same-pid-two-levels", Rule: "the same PID at two nested levels: each level has its own PID map",
 			Expect: "pid 250, nspid [250 250 F]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(2)},
 			Run: func(t *T) {
@@ -55,7 +57,7 @@ func init() {
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/nested/same-pid-every-level", Rule: "depth 1: [F, F] gives the child PID F in both namespaces",
 			Expect: "pid F, nspid [F F]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -64,12 +66,12 @@ func init() {
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "clone3/nested/parent-from-ns-init", Rule: "CLONE_PARENT from a namespace's init → EINVAL (an init may not make siblings)",
 			Expect: "EINVAL", Needs: Clone3 | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_PARENT})) },
 		},
-	)
+	}
 }
 
 // small returns v, a small PID the case wants at a nested level, where the

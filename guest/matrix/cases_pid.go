@@ -1,3 +1,5 @@
+//go:build linux
+
 package matrix
 
 import (
@@ -11,30 +13,30 @@ import (
 )
 
 // PID value checks of alloc_pid: the range [1, pid_max) and "not taken".
-func init() {
+func pidCases() []Case {
 	one := func(v int32) []int32 { return []int32{v} }
-	register("pid",
-		Case{
+	return []Case{
+		{
 			ID: "set_tid/pid/zero", Rule: "PID 0 → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: one(0)})) },
 		},
-		Case{
+		{
 			ID: "set_tid/pid/negative", Rule: "PID -1 → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: one(-1)})) },
 		},
-		Case{
+		{
 			ID: "set_tid/pid/int-min", Rule: "PID INT_MIN → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: one(math.MinInt32)})) },
 		},
-		Case{
+		{
 			ID: "set_tid/pid/one-in-initial-ns", Rule: "PID 1 in the initial namespace is taken by init → EEXIST",
 			Expect: "EEXIST", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EEXIST), t.Clone(Call{SetTID: one(1)})) },
 		},
-		Case{
+		{
 			ID: "set_tid/pid/pid-max-minus-1", Rule: "pid_max-1 is the largest valid PID",
 			Expect: "pid pid_max-1", Needs: SetTID,
 			Run: func(t *T) {
@@ -42,27 +44,27 @@ func init() {
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/pid/pid-max", Rule: "PID == pid_max → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: one(int32(t.PidMax))})) },
 		},
-		Case{
+		{
 			ID: "set_tid/pid/pid-max-plus-1", Rule: "PID > pid_max → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: one(int32(t.PidMax + 1))})) },
 		},
-		Case{
+		{
 			ID: "set_tid/pid/int-max", Rule: "PID INT_MAX → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: one(math.MaxInt32)})) },
 		},
-		Case{
+		{
 			ID: "set_tid/pid/in-use-self", Rule: "the caller's own PID is taken → EEXIST",
 			Expect: "EEXIST", Needs: SetTID, Setup: Setup{OwnProcess: true},
 			Run: func(t *T) { t.Check(Errno(unix.EEXIST), t.Clone(Call{SetTID: one(int32(t.Self()))})) },
 		},
-		Case{
+		{
 			ID: "set_tid/pid/in-use-by-thread", Rule: "a TID held by another thread of the caller is taken → EEXIST",
 			Expect: "EEXIST", Needs: SetTID,
 			Run: func(t *T) {
@@ -71,7 +73,7 @@ func init() {
 				t.Check(Errno(unix.EEXIST), t.Clone(Call{SetTID: one(int32(tid))}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/pid/just-freed", Rule: "a PID freed by reaping its holder can be chosen at once",
 			Expect: "pid F, then pid F again", Needs: SetTID,
 			Run: func(t *T) {
@@ -80,7 +82,7 @@ func init() {
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/pid/pid-max-lowered", Rule: "pid_max lowered at run time through /proc/sys/kernel/pid_max is honoured at every level",
 			Expect: "[s, L] EINVAL; [L, F] EINVAL; [s, L-1] nspid [s L-1]", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			// pid_max is global: lowering it under other cases would
@@ -98,7 +100,7 @@ func init() {
 				t.Check(t.Want(tid, false), t.Clone(Call{SetTID: tid}))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/pid/in-use-by-zombie", Rule: "an unreaped zombie still holds its PID → EEXIST",
 			Expect: "EEXIST", Needs: SetTID,
 			Run: func(t *T) {
@@ -109,7 +111,7 @@ func init() {
 				t.Check(Errno(unix.EEXIST), t.Clone(Call{SetTID: tid}))
 			},
 		},
-	)
+	}
 }
 
 // otherThread starts a thread of the caller's own (a locked goroutine) and

@@ -1,3 +1,5 @@
+//go:build linux
+
 package matrix
 
 import (
@@ -12,9 +14,9 @@ import (
 // Threads: set_tid also picks the TID of a new thread (CLONE_THREAD), which
 // CRIU needs to restore multithreaded processes. The thread itself reports
 // what gettid() says, so the check does not rest on clone3's return alone.
-func init() {
-	register("threads",
-		Case{
+func threadCases() []Case {
+	return []Case{
+		{
 			ID: "set_tid/threads/thread-gets-tid", Rule: "CLONE_THREAD|CLONE_VM|CLONE_SIGHAND with [F] makes a thread with TID F",
 			Expect: "tid F, gettid F", Needs: SetTID,
 			Run: func(t *T) {
@@ -22,22 +24,22 @@ func init() {
 				t.Check(threadWant(f[0]), threadAnswer(t, f))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/threads/thread-tid-taken", Rule: "a thread asking for the process's own PID → EEXIST",
 			Expect: "EEXIST", Needs: SetTID, Setup: Setup{OwnProcess: true},
 			Run: func(t *T) { t.Check(Errno(unix.EEXIST), threadAnswer(t, []int32{int32(t.Self())})) },
 		},
-		Case{
+		{
 			ID: "set_tid/threads/thread-tid-zero", Rule: "a thread asking for TID 0 → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), threadAnswer(t, []int32{0})) },
 		},
-		Case{
+		{
 			ID: "set_tid/threads/thread-two-levels-at-0", Rule: "a thread lives in the caller's namespace: 2 entries at level 0 → EINVAL",
 			Expect: "EINVAL", Needs: SetTID,
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), threadAnswer(t, t.Free(2))) },
 		},
-		Case{
+		{
 			ID: "set_tid/threads/thread-nested", Rule: "at depth 1 a thread gets chosen TIDs at both levels: /proc, gettid and parent_tid agree",
 			Expect: "tid F, nspid [F G], gettid F, parent_tid F", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(1)},
 			Run: func(t *T) {
@@ -45,7 +47,7 @@ func init() {
 				t.Check(liveThreadWant(f), liveThreadAnswer(t, f))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/threads/thread-three-levels", Rule: "at depth 2 a thread gets chosen TIDs at all three levels, small ones included",
 			Expect: "tid 2, nspid [2 300 F], gettid 2, parent_tid 2", Needs: SetTID | PIDNS, Setup: Setup{Levels: levels(2)},
 			Run: func(t *T) {
@@ -54,7 +56,7 @@ func init() {
 				t.Check(liveThreadWant(tid), liveThreadAnswer(t, tid))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/threads/thread-level-0-proc", Rule: "at level 0 a thread's chosen TID is its TID in /proc, gettid and parent_tid",
 			Expect: "tid F, nspid [F], gettid F, parent_tid F", Needs: SetTID, Setup: Setup{OwnProcess: true},
 			Run: func(t *T) {
@@ -62,7 +64,7 @@ func init() {
 				t.Check(liveThreadWant(f), liveThreadAnswer(t, f))
 			},
 		},
-		Case{
+		{
 			ID: "set_tid/threads/thread-after-unshare", Rule: "after unshare(CLONE_NEWPID) a thread would live in another PID namespace than its group → EINVAL, even with a set_tid valid there",
 			Expect: "EINVAL", Needs: SetTID | PIDNS, Setup: Setup{OwnProcess: true},
 			Run: func(t *T) {
@@ -81,7 +83,7 @@ func init() {
 				t.Check(Errno(unix.EINVAL), Errno(e))
 			},
 		},
-	)
+	}
 }
 
 func threadWant(tid int32) result.Answer {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package matrix is the clone3() set_tid conformance matrix: a table of named
 // cases, each checking one rule of kernel/fork.c copy_clone_args_from_user or
 // kernel/pid.c alloc_pid against the kernel's exact answer.
@@ -12,78 +14,40 @@
 package matrix
 
 import (
-	"fmt"
-	"path"
-	"sort"
-	"strings"
+	"slices"
+
+	"github.com/vmtest/vmtest/internal/catalog"
 )
 
-// Feature is a kernel capability a case depends on.
-type Feature uint
+// The case metadata types are the catalog's (internal/catalog), which the
+// host reads without this package's bodies.
+type (
+	// Feature is a set of kernel capabilities a case depends on.
+	Feature = catalog.Feature
+	// Level is one PID namespace of a case's setup.
+	Level = catalog.Level
+	// Setup describes the process a case body runs in.
+	Setup = catalog.Setup
+	// Cap is a Linux capability number.
+	Cap = catalog.Cap
+)
 
-// The features the agent probes once per boot.
+// The features, under short names for the case tables.
 const (
-	// Clone3 is the clone3 system call itself (Linux 5.3).
-	Clone3 Feature = 1 << iota
-	// SetTID is clone_args.set_tid (Linux 5.5).
-	SetTID
-	// PIDNS is CONFIG_PID_NS.
-	PIDNS
-	// UserNS is CONFIG_USER_NS.
-	UserNS
-	// CheckpointRestoreCap is CAP_CHECKPOINT_RESTORE (Linux 5.9).
-	CheckpointRestoreCap
-	// ClearSighand is CLONE_CLEAR_SIGHAND (Linux 5.5).
-	ClearSighand
-	// Cgroup2 is the cgroup2 file system (CONFIG_CGROUPS), which
-	// CLONE_INTO_CGROUP needs to do more than check its arguments.
-	Cgroup2
+	Clone3               = catalog.Clone3
+	SetTID               = catalog.SetTID
+	PIDNS                = catalog.PIDNS
+	UserNS               = catalog.UserNS
+	CheckpointRestoreCap = catalog.CheckpointRestoreCap
+	ClearSighand         = catalog.ClearSighand
+	Cgroup2              = catalog.Cgroup2
 )
 
-var featureNames = []struct {
-	f    Feature
-	name string
-}{
-	{Clone3, "clone3"},
-	{SetTID, "set_tid"},
-	{PIDNS, "pid_ns"},
-	{UserNS, "user_ns"},
-	{CheckpointRestoreCap, "cap_checkpoint_restore"},
-	{ClearSighand, "clear_sighand"},
-	{Cgroup2, "cgroup2"},
-}
-
-// String lists the features by name, comma-separated.
-func (f Feature) String() string {
-	var names []string
-	for _, fn := range featureNames {
-		if f&fn.f != 0 {
-			names = append(names, fn.name)
-		}
-	}
-	return strings.Join(names, ",")
-}
-
-// ParseFeatures is the inverse of Feature.String.
-func ParseFeatures(s string) (Feature, error) {
-	var f Feature
-	for _, name := range strings.Split(s, ",") {
-		if name == "" {
-			continue
-		}
-		found := false
-		for _, fn := range featureNames {
-			if fn.name == name {
-				f |= fn.f
-				found = true
-			}
-		}
-		if !found {
-			return 0, fmt.Errorf("unknown feature %q", name)
-		}
-	}
-	return f, nil
-}
+// The capabilities, under short names for the case tables.
+const (
+	CapSysAdmin          = catalog.CapSysAdmin
+	CapCheckpointRestore = catalog.CapCheckpointRestore
+)
 
 // Missing explains why a kernel with features have cannot run a case that
 // needs need, and whether that makes the case unsupported (the kernel lacks
@@ -113,83 +77,6 @@ func whyOr(why map[Feature]string, f Feature, dflt string) string {
 		return w
 	}
 	return dflt
-}
-
-// Level is one PID namespace of a case's setup.
-type Level struct {
-	// UserNS also creates a user namespace at this level, which then owns
-	// the level's PID namespace and every one created below it.
-	UserNS bool
-}
-
-// Setup describes the process a case body runs in.
-type Setup struct {
-	// Levels are nested PID namespaces, outermost first. The body runs as
-	// PID 1 of the innermost one; with no levels it runs in the initial
-	// namespaces.
-	Levels []Level
-	// UID, when non-zero, is the user ID the body runs as (in its own user
-	// namespace). Switching to a non-zero UID drops all capabilities except
-	// AmbientCaps.
-	UID int
-	// AmbientCaps are capabilities kept across the switch to UID.
-	AmbientCaps []uintptr
-	// DropCaps are removed from the effective and permitted sets of the
-	// body's thread before it runs (used to run as uid 0 without them).
-	DropCaps []uintptr
-	// KeepOnlyCaps, when non-empty, makes the body's thread keep exactly
-	// these capabilities.
-	KeepOnlyCaps []uintptr
-	// OwnProcess makes the body's calls come from a process of its own
-	// even without namespaces or credentials to set up: the agent is PID 1
-	// of the initial namespace, and a case about "the caller's own PID"
-	// must not collapse into the case about PID 1.
-	OwnProcess bool
-}
-
-// Depth is the PID namespace level the body runs at (0 = initial).
-func (s Setup) Depth() int { return len(s.Levels) }
-
-// Describe renders the setup for listings.
-func (s Setup) Describe() string {
-	var parts []string
-	if n := len(s.Levels); n > 0 {
-		u := 0
-		for _, l := range s.Levels {
-			if l.UserNS {
-				u++
-			}
-		}
-		d := fmt.Sprintf("pidns depth %d", n)
-		if u > 0 {
-			var at []string
-			for i, l := range s.Levels {
-				if l.UserNS {
-					at = append(at, fmt.Sprint(i+1))
-				}
-			}
-			d += " (userns at level " + strings.Join(at, ",") + ")"
-		}
-		parts = append(parts, d)
-	}
-	if s.UID != 0 {
-		parts = append(parts, fmt.Sprintf("uid %d", s.UID))
-	} else {
-		parts = append(parts, "uid 0")
-	}
-	if len(s.AmbientCaps) > 0 {
-		parts = append(parts, "caps "+capNames(s.AmbientCaps))
-	}
-	if len(s.KeepOnlyCaps) > 0 {
-		parts = append(parts, "only "+capNames(s.KeepOnlyCaps))
-	}
-	if len(s.DropCaps) > 0 {
-		parts = append(parts, "without "+capNames(s.DropCaps))
-	}
-	if s.OwnProcess {
-		parts = append(parts, "own process")
-	}
-	return strings.Join(parts, ", ")
 }
 
 // Case is one entry of the matrix.
@@ -223,98 +110,69 @@ type Case struct {
 	Run func(t *T)
 }
 
-var registry []Case
-
-// register adds cases to the matrix; each cases_*.go file calls it from init.
-func register(group string, cs ...Case) {
-	for _, c := range cs {
-		c.Group = group
-		registry = append(registry, c)
-	}
+// Info is the case without its body, as the catalog lists it.
+func (c Case) Info() catalog.Info {
+	return catalog.Info{ID: c.ID, Group: c.Group, Rule: c.Rule, Expect: c.Expect, Needs: c.Needs,
+		Setup: c.Setup, Exclusive: c.Exclusive, Serial: c.Serial}
 }
 
-// All returns every case, ordered by group then definition order.
-func All() []Case {
-	out := append([]Case(nil), registry...)
-	sort.SliceStable(out, func(i, j int) bool { return groupRank(out[i].Group) < groupRank(out[j].Group) })
-	return out
+// groups is the whole matrix in one place: every group in run order
+// (catalog.Groups) with the tables of its cases, each table in the file of
+// its subject.
+var groups = []struct {
+	name   string
+	tables []func() []Case
+}{
+	{"probe", []func() []Case{probeCases}},
+	{"plain", []func() []Case{cgroupPlainCases, plainCases}},
+	{"args", []func() []Case{argsCases}},
+	{"pid", []func() []Case{pidCases}},
+	{"nested", []func() []Case{nestedCases, nestedValueCases}},
+	{"lifecycle", []func() []Case{lifecycleCases}},
+	{"setns", []func() []Case{setnsCases}},
+	{"userns", []func() []Case{usernsCases}},
+	{"hygiene", []func() []Case{cgroupHygieneCases, hygieneCases}},
+	{"concurrency", []func() []Case{concurrencyCases}},
+	{"threads", []func() []Case{threadCases}},
 }
 
-// Groups are the case groups, in run order.
-var Groups = []string{"probe", "plain", "args", "pid", "nested", "lifecycle", "setns", "userns", "hygiene", "concurrency", "threads"}
-
-func groupRank(g string) int {
-	for i, x := range Groups {
-		if x == g {
-			return i
+// all is the matrix in run order, built once.
+var all = func() []Case {
+	var out []Case
+	for _, g := range groups {
+		for _, table := range g.tables {
+			for _, c := range table() {
+				c.Group = g.name
+				out = append(out, c)
+			}
 		}
 	}
-	return len(Groups)
-}
+	return out
+}()
+
+// All returns every case, ordered by group then definition order.
+func All() []Case { return slices.Clone(all) }
 
 // Lookup finds a case by ID.
 func Lookup(id string) (Case, bool) {
-	for _, c := range registry {
-		if c.ID == id {
-			return c, true
-		}
+	i := slices.IndexFunc(all, func(c Case) bool { return c.ID == id })
+	if i < 0 {
+		return Case{}, false
 	}
-	return Case{}, false
+	return all[i], true
 }
 
-// Select returns the cases whose ID matches any of the shell globs (as in
-// path.Match, where '*' does not cross '/'; a trailing "/**" or a bare
-// prefix ending in '/' matches a whole subtree). An empty pattern list
-// selects everything. A pattern that matches nothing is an error, so a typo
-// cannot silently run an empty matrix.
+// Select returns the cases whose ID matches any of the patterns
+// (catalog.SelectFrom), in matrix order.
 func Select(patterns []string) ([]Case, error) {
-	all := All()
-	if len(patterns) == 0 {
-		return all, nil
-	}
-	var out []Case
-	seen := map[string]bool{}
-	for _, p := range patterns {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("bad --case pattern %q: %w", p, err)
-		}
-		n := 0
-		for _, c := range all {
-			if matchID(p, c.ID) {
-				n++
-				if !seen[c.ID] {
-					seen[c.ID] = true
-					out = append(out, c)
-				}
-			}
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("--case %q matches no case (see 'vmtest matrix' for the IDs; a * stops at '/': %s/** takes everything under %s)", p, strings.TrimSuffix(strings.TrimSuffix(p, "*"), "/"), strings.TrimSuffix(strings.TrimSuffix(p, "*"), "/"))
-		}
-	}
-	// Keep matrix order regardless of pattern order.
-	sort.SliceStable(out, func(i, j int) bool { return index(all, out[i].ID) < index(all, out[j].ID) })
-	return out, nil
+	return catalog.SelectFrom(all, func(c Case) string { return c.ID }, patterns)
 }
 
-// matchID matches an ID against a --case pattern: a path.Match glob, a
-// prefix ending in "/", or a prefix followed by "/**".
-func matchID(pattern, id string) bool {
-	if prefix, ok := strings.CutSuffix(pattern, "/**"); ok {
-		return strings.HasPrefix(id, prefix+"/")
+// Infos returns every case's catalog entry, in run order.
+func Infos() []catalog.Info {
+	out := make([]catalog.Info, len(all))
+	for i, c := range all {
+		out[i] = c.Info()
 	}
-	if strings.HasSuffix(pattern, "/") {
-		return strings.HasPrefix(id, pattern)
-	}
-	ok, _ := path.Match(pattern, id)
-	return ok
-}
-
-func index(cs []Case, id string) int {
-	for i, c := range cs {
-		if c.ID == id {
-			return i
-		}
-	}
-	return -1
+	return out
 }

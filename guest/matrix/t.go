@@ -1,3 +1,5 @@
+//go:build linux
+
 package matrix
 
 import (
@@ -51,20 +53,32 @@ type T struct {
 	inconsistent string
 	cleanup      []func() // run when the body ends, last first
 	ownPx        bool     // px was made by ownProxy, not by the runner's setup
+	proxyTimeout time.Duration
 	used         map[int]bool
 	nextFree     int
+}
+
+// ProxyTimeout is how long one call of the body's proxies may take.
+func (t *T) ProxyTimeout() time.Duration { return t.proxyTimeout }
+
+// startProxy starts a proxy of the body's own (see clone3.StartProxy), with
+// the case's proxy timeout.
+func (t *T) startProxy(flags uint64) (*clone3.Proxy, error) {
+	return clone3.StartProxy(flags, t.proxyTimeout)
 }
 
 // errFatal unwinds a body after Fatalf.
 var errFatal = errors.New("case aborted")
 
 // NewT prepares a T for case c running at the given depth in worker slot.
-func NewT(c Case, depth, slot int) (*T, error) {
+// proxyTimeout bounds each call of the proxies the body starts itself
+// (clone3.StartProxy).
+func NewT(c Case, depth, slot int, proxyTimeout time.Duration) (*T, error) {
 	pm, err := pidMax()
 	if err != nil {
 		return nil, err
 	}
-	return &T{PidMax: pm, Depth: depth, Slot: slot, res: result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}, used: map[int]bool{}}, nil
+	return &T{PidMax: pm, Depth: depth, Slot: slot, res: result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule}, used: map[int]bool{}, proxyTimeout: proxyTimeout}, nil
 }
 
 // pidMax reads pid_max once per process: nothing in the guest changes it.
@@ -403,7 +417,7 @@ func (t *T) hint(c Call) clone3.Hint {
 // __WCLONE. A wait without __WALL selects children by their exit signal,
 // so this is the signal as the parent experiences it.
 func (t *T) exitSignalNote(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", clone3.ProcRoot, pid))
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", clone3.ProcRoot(), pid))
 	if err != nil {
 		t.Fatalf("read stat of child %d: %v", pid, err)
 	}

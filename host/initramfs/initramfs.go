@@ -10,10 +10,7 @@ package initramfs
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +18,9 @@ import (
 	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/vmtest/vmtest/internal/atomicfile"
+	"github.com/vmtest/vmtest/internal/digest"
 
 	"github.com/vmtest/vmtest/internal/contract"
 )
@@ -159,7 +159,7 @@ func Cached(agentPath, cacheDir string, extra ...File) (string, error) {
 	if err := CheckStatic(agentPath); err != nil {
 		return "", err
 	}
-	sum, err := fileHash(agentPath)
+	sum, err := digest.File(agentPath)
 	if err != nil {
 		return "", err
 	}
@@ -167,12 +167,11 @@ func Cached(agentPath, cacheDir string, extra ...File) (string, error) {
 		if err := CheckProgram(e.Path); err != nil {
 			return "", err
 		}
-		h, err := fileHash(e.Path)
+		h, err := digest.File(e.Path)
 		if err != nil {
 			return "", err
 		}
-		s := sha256.Sum256([]byte(sum + " " + filepath.Base(e.Path) + " " + h))
-		sum = hex.EncodeToString(s[:])
+		sum = digest.Bytes([]byte(sum + " " + filepath.Base(e.Path) + " " + h))
 	}
 	dst := filepath.Join(cacheDir, "initramfs-"+formatVersion+"-"+sum[:16]+".cpio")
 	if _, err := os.Stat(dst); err == nil {
@@ -181,31 +180,9 @@ func Cached(agentPath, cacheDir string, extra ...File) (string, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("create cache dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(cacheDir, ".initramfs-*")
+	err = atomicfile.Write(dst, 0o644, func(w io.Writer) error { return Write(w, agentPath, extra...) })
 	if err != nil {
-		return "", fmt.Errorf("create initramfs: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	werr := Write(tmp, agentPath, extra...)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("install initramfs: %w", err)
+		return "", fmt.Errorf("build the initramfs: %w", err)
 	}
 	return dst, nil
-}
-
-func fileHash(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("hash guest agent: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash guest agent: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

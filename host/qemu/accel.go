@@ -13,10 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/internal/atomicfile"
 	"github.com/vmtest/vmtest/internal/contract"
+	"github.com/vmtest/vmtest/internal/proc"
 )
 
 // probeExit is the value the probe firmware writes to isa-debug-exit;
@@ -84,7 +87,7 @@ func ProbeAccel(ctx context.Context, binary string, accel Accel, timeout time.Du
 		"-machine", "pc,accel="+string(accel), "-cpu", CPUModel(accel), "-smp", smpArg(2), "-m", "128",
 		"-bios", fw, "-serial", "file:"+filepath.Join(dir, "serial.log"), "-no-reboot",
 		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=0x04", contract.DebugExitPort))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = proc.DieWithParent(nil)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -177,9 +180,9 @@ func ThisHost(ctx context.Context, binary string) HostKey {
 		k.QEMU = p
 	}
 	k.QEMUVersion = Version(ctx, binary)
-	var u syscall.Utsname
-	if syscall.Uname(&u) == nil {
-		k.KernelRelease = cstr(u.Release[:])
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		k.KernelRelease = unix.ByteSliceToString(u.Release[:])
 	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -190,17 +193,6 @@ func ThisHost(ctx context.Context, binary string) HostKey {
 		}
 	}
 	return k
-}
-
-func cstr(b []int8) string {
-	var s strings.Builder
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s.WriteByte(byte(c))
-	}
-	return s.String()
 }
 
 // Version is the first line of `binary --version` ("" if it cannot say).
@@ -243,19 +235,7 @@ func SaveVerdict(cacheDir string, v Verdict) error {
 		return fmt.Errorf("cache KVM verdict: %w", err)
 	}
 	b, _ := json.MarshalIndent(v, "", "  ")
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".kvm-*")
-	if err != nil {
-		return fmt.Errorf("cache KVM verdict: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cache KVM verdict: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cache KVM verdict: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := atomicfile.WriteFile(p, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("cache KVM verdict: %w", err)
 	}
 	return nil

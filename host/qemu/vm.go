@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
+
+	"github.com/vmtest/vmtest/internal/proc"
 )
 
 // VM is a running QEMU process with its QMP connection.
@@ -66,7 +68,7 @@ func Start(ctx context.Context, c Config, dir string) (*VM, error) {
 	vm.cmd.Stderr = &vm.stderr
 	// Own process group: a Ctrl-C on vmtest must not reach QEMU before
 	// vmtest has saved what it has.
-	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	vm.cmd.SysProcAttr = proc.DieWithParent(&syscall.SysProcAttr{Setpgid: true})
 	if err := vm.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}

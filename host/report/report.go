@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
@@ -43,7 +43,7 @@ func Summary(w io.Writer, cases []result.Case) {
 }
 
 // Matrix lists the cases without running them.
-func Matrix(w io.Writer, cases []matrix.Case) {
+func Matrix(w io.Writer, cases []catalog.Info) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tGROUP\tSETUP\tEXPECT\tRULE")
 	for _, c := range cases {

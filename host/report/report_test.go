@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
@@ -108,10 +108,10 @@ func TestSummary(t *testing.T) {
 }
 
 func TestMatrix(t *testing.T) {
-	cases := []matrix.Case{
+	cases := []catalog.Info{
 		{ID: "set_tid.plain.free", Group: "plain", Expect: "pid P", Rule: "a free PID is granted"},
 		{ID: "set_tid.nested.userns", Group: "nested", Expect: "EPERM", Rule: "needs CAP_SYS_ADMIN in the owning userns",
-			Setup: matrix.Setup{Levels: []matrix.Level{{UserNS: true}, {}}, UID: 1000}},
+			Setup: catalog.Setup{Levels: []catalog.Level{{UserNS: true}, {}}, UID: 1000}},
 	}
 	var buf bytes.Buffer
 	Matrix(&buf, cases)

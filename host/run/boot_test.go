@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/catalog"
 )
 
 // The test binary doubles as a fake QEMU: with fakeQEMUEnv set it plays
@@ -135,7 +135,7 @@ func fakeBoot(t *testing.T, ctx context.Context, mode string, accel qemu.Accel, 
 	}
 	t.Setenv(fakeQEMUEnv, mode)
 	dir := t.TempDir()
-	cases, err := matrix.Select([]string{"clone3/plain/ver0", "clone3/plain/size-zero"})
+	cases, err := catalog.Select([]string{"clone3/plain/ver0", "clone3/plain/size-zero"})
 	if err != nil {
 		t.Fatal(err)
 	}

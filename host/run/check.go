@@ -5,9 +5,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/inputerr"
 )
@@ -22,7 +22,7 @@ func (o Options) Check() error {
 
 // checked is what check finds out on the way.
 type checked struct {
-	cases   []matrix.Case
+	cases   []catalog.Info
 	qemuBin string
 	agent   string
 }
@@ -42,7 +42,7 @@ func (o Options) check() (checked, error) {
 	if err := CheckCache(o.CacheDir); err != nil {
 		return c, err
 	}
-	if c.cases, err = matrix.Select(o.Cases); err != nil {
+	if c.cases, err = catalog.Select(o.Cases); err != nil {
 		return c, inputerr.Wrap(err)
 	}
 	// The typed options can still hold any string: a library caller's.

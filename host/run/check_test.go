@@ -23,7 +23,7 @@ func TestCheckNamedValues(t *testing.T) {
 		{Options{Debug: "crash"}, "debug crash: want panic, hang, silent, stall, debugcon or uart"},
 		{Options{Runner: "fork"}, "runner fork: want proxy or exec"},
 		{Options{Timeouts: Timeouts{Case: -time.Second}}, "case timeout -1s: must be positive"},
-		{Options{Cases: []string{"no/such"}}, `--case "no/such" matches no case`},
+		{Options{Cases: []string{"no/such"}}, `case pattern "no/such" matches no case`},
 	} {
 		err := tt.o.Check()
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) || !errors.Is(err, inputerr.ErrBadInput) {

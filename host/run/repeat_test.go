@@ -39,7 +39,7 @@ func TestTally(t *testing.T) {
 		{"crashed boot left out", []*Result{run(Completed, P, P), run(Crashed, P, E), run(Interrupted, E, E)}, "c0 1/1, c1 1/1", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs, flaky := tally(tc.runs)
+			cs, flaky := Tally(tc.runs)
 			var got []string
 			for _, c := range cs {
 				s := fmt.Sprintf("%s %d/%d", c.ID, c.Passes, c.Runs)
@@ -52,7 +52,7 @@ func TestTally(t *testing.T) {
 				got = append(got, s)
 			}
 			if strings.Join(got, ", ") != tc.want || strings.Join(flaky, ",") != tc.flaky {
-				t.Errorf("tally = %q flaky %q, want %q flaky %q", strings.Join(got, ", "), flaky, tc.want, tc.flaky)
+				t.Errorf("Tally = %q flaky %q, want %q flaky %q", strings.Join(got, ", "), flaky, tc.want, tc.flaky)
 			}
 		})
 	}
@@ -60,7 +60,7 @@ func TestTally(t *testing.T) {
 
 func TestRepeatReport(t *testing.T) {
 	rr := &RepeatResult{Repeats: 3, Runs: []RepeatRun{{Status: Completed}, {Status: Completed}, {Status: Completed}}}
-	rr.Cases, rr.Flaky = tally([]*Result{
+	rr.Cases, rr.Flaky = Tally([]*Result{
 		{Status: Completed, Cases: []result.Case{{ID: "a/ok", Outcome: result.Pass}, {ID: "a/flake", Outcome: result.Pass}, {ID: "a/u", Outcome: result.Unsupported}}},
 		{Status: Completed, Cases: []result.Case{{ID: "a/ok", Outcome: result.Pass}, {ID: "a/flake", Outcome: result.Error}, {ID: "a/u", Outcome: result.Unsupported}}},
 		{Status: Completed, Cases: []result.Case{{ID: "a/ok", Outcome: result.Pass}, {ID: "a/flake", Outcome: result.Pass}, {ID: "a/u", Outcome: result.Unsupported}}},

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/qemu"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
@@ -27,7 +27,7 @@ func TestTimeoutDefaults(t *testing.T) {
 }
 
 func TestFinish(t *testing.T) {
-	cases, err := matrix.Select([]string{"clone3/plain/ver0", "clone3/plain/size-zero"})
+	cases, err := catalog.Select([]string{"clone3/plain/ver0", "clone3/plain/size-zero"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,3 +154,28 @@ func join[T ~string](vs []T) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// Keys of the KTAP info lines ("# vmtest.KEY: VALUE") the agent writes
+// before and after the cases. The host keeps them all in result.json's
+// guest map; these are the ones either side relies on.
+const (
+	InfoKernel      = "kernel"        // uname release and version
+	InfoFeatures    = "features"      // probed features, comma-separated
+	InfoPidMax      = "pid_max"       // the initial namespace's pid_max
+	InfoProbe       = "probe"         // one line per feature probe
+	InfoRunner      = "runner"        // the Runner the cases ran with
+	InfoChannel     = "channel"       // the result channel the agent chose
+	InfoCPUs        = "cpus"          // vCPUs the guest sees
+	InfoJobs        = "jobs"          // cases run at once
+	InfoError       = "error"         // why the agent could not run the matrix
+	InfoCasesRunMS  = "cases_run_ms"  // summed case bodies with their setup
+	InfoEmitMS      = "emit_ms"       // time spent writing results
+	InfoSetupMS     = "setup_ms"      // time spent building proxy chains
+	InfoCasesWallMS = "cases_wall_ms" // the matrix's guest wall time
+	InfoCasesDoneMS = "cases_done_ms" // when the last case finished, from the start
+	// InfoExecPrefix prefixes the key of each exec-mode program: its exit
+	// status and time.
+	InfoExecPrefix = "exec."
+	// InfoExecTotalMS is the exec-mode programs' total time.
+	InfoExecTotalMS = InfoExecPrefix + "total_ms"
+)
