@@ -88,7 +88,7 @@ func NewWriter(out io.Writer, o Options) *Writer {
 // IsTerminal reports whether fd is a terminal (it answers the termios
 // request only a terminal does).
 func IsTerminal(fd uintptr) bool {
-	_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+	_, err := unix.IoctlGetTermios(int(fd), getTermios)
 	return err == nil
 }
 
