@@ -96,6 +96,10 @@ if [ -n "$saved" ] && [ "$reused" = false ] && { [ "$rc" = 0 ] || [ "$rc" = 1 ];
 	rm -rf "$saved"
 	mv "$tmp" "$saved"
 	echo "base: kept as $saved for the next comparison"
+	# Bases go by (a new base commit, a new vmtest): keep the ten newest,
+	# so that the saved cache does not grow without end.
+	find "$cache/action-base" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' |
+		sort -rn | tail -n +11 | cut -d' ' -f2- | xargs -r -d '\n' rm -rf
 fi
 
 [ ! -d "$out" ] || vmtest_output result-dir "$out"
