@@ -6,6 +6,7 @@ package main
 // table lists the same inputs.
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,14 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmtest/vmtest/internal/fakekernel"
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	// A kernel every check accepts: a command that got past the flag
 	// checks would try to boot it (and give up after --boot-timeout).
-	img, err := fakekernel.Write(dir)
+	img, err := testutils.WriteBzImage(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown debug", runArgs("--debug", "crash"), []string{`--debug "crash": want panic`}},
 		{"unknown case", runArgs("--case", "no/such/*"), []string{`--case "no/such/*" matches no case`}},
 		{"compare unknown case", cmpArgs("--case", "set_tid/nope"), []string{`--case "set_tid/nope" matches no case`}},
-		{"bad case pattern", runArgs("--case", "[ab"), []string{`--case pattern "[ab"`}},
+		{"bad case pattern", runArgs("--case", "[ab"), []string{`--case "[ab" is malformed`}},
 		{"unknown flag", runArgs("--frobnicate"), []string{"--frobnicate: no such flag"}},
 		{"flag without value", []string{"run", "--kernel"}, []string{"--kernel: needs a value"}},
 		{"bad boolean", runArgs("--json=maybe"), []string{`--json "maybe"`}},
@@ -159,10 +160,107 @@ func TestBadInput(t *testing.T) {
 
 // TestHelpExitsZero: -h prints the flags and is not an error.
 func TestHelpExitsZero(t *testing.T) {
-	for _, cmd := range []string{"run", "build", "compare", "matrix"} {
+	for _, cmd := range []string{"run", "build", "compare", "matrix", "doctor"} {
 		code, _, stderr := vmtest(t, cmd, "-h")
 		if code != 0 || !strings.Contains(stderr, "usage of vmtest "+cmd) {
 			t.Errorf("vmtest %s -h: exit %d\n%s", cmd, code, stderr)
 		}
+	}
+}
+
+// TestRunBadKernel: every kind of wrong kernel is refused with exit 2, one
+// line naming the file and what is wrong with it, and no result
+// directory. The kernels are made from a synthetic bzImage.
+func TestRunBadKernel(t *testing.T) {
+	valid := testutils.DefaultBzImage().Bytes()
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	corrupt := bytes.Clone(valid)
+	corrupt[len(corrupt)-100] ^= 0xff // in the payload
+	var gz bytes.Buffer
+	gz.Write([]byte{0x1f, 0x8b, 0x08, 0x00})
+	gz.Write(valid)
+	arm := make([]byte, 4096)
+	copy(arm[0x38:], "ARM\x64")
+	elf := append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 4096)...)
+	random := make([]byte, 1<<16)
+	for i := range random {
+		random[i] = byte(i*7919 + i>>3)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"missing", filepath.Join(dir, "nope"), "no such file"},
+		{"directory", dir, "directory"},
+		{"empty", write("empty", nil), "empty"},
+		{"random", write("random", random), "not"},
+		{"elf", write("vmlinux", elf), "ELF"},
+		{"arm64", write("Image", arm), "arm64"},
+		{"gzip", write("bzImage.gz", gz.Bytes()), "gzip"},
+		{"truncated", write("truncated", valid[:len(valid)-512]), "truncated"},
+		{"corrupted", write("corrupted", corrupt), "corrupt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			code, _, stderr := vmtest(t, "run", "--kernel", tc.path, "--out", out, "--cache", t.TempDir())
+			if code != exitUsage {
+				t.Fatalf("exit %d, want 2\n%s", code, stderr)
+			}
+			if lines := strings.Split(strings.TrimSpace(stderr), "\n"); len(lines) != 1 {
+				t.Errorf("want one line of error, got %d:\n%s", len(lines), stderr)
+			}
+			if !strings.Contains(stderr, tc.path) {
+				t.Errorf("error does not name the file %s: %s", tc.path, stderr)
+			}
+			if !strings.Contains(strings.ToLower(stderr), strings.ToLower(tc.want)) {
+				t.Errorf("error does not say %q: %s", tc.want, stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("bad input left a result directory")
+			}
+			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*partial*")); len(m) > 0 {
+				t.Errorf("bad input left a partial directory: %v", m)
+			}
+		})
+	}
+}
+
+// TestUsageErrors: usage mistakes are exit 2 without booting.
+func TestUsageErrors(t *testing.T) {
+	cache := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage"},
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"run"}, "--kernel"},
+		{[]string{"run", "--accel", "hvf", "--kernel", "/nonexistent"}, ""},
+		{[]string{"matrix", "--case", "no/such/*"}, "matches no case"},
+		{[]string{"compare", "--kernel", "/nonexistent"}, "base"},
+		{[]string{"compare", "--base", "build:colour=red", "--kernel", "build"}, "unknown key"},
+		{[]string{"build", "--tree", "/"}, "not a kernel source tree"},
+		{[]string{"build", "--tree", "/", "--config", "nonexistent-fragment"}, "nonexistent-fragment"},
+	} {
+		args := tc.args
+		if len(args) > 0 && args[0] != "matrix" && args[0] != "frobnicate" {
+			args = append([]string{args[0], "--cache", cache}, args[1:]...)
+		}
+		code, _, stderr := vmtest(t, args...)
+		if code != exitUsage {
+			t.Errorf("vmtest %v: exit %d, want 2\n%s", tc.args, code, stderr)
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("vmtest %v: stderr lacks %q:\n%s", tc.args, tc.want, stderr)
+		}
+	}
+	if ents, _ := os.ReadDir(cache); len(ents) > 0 {
+		t.Errorf("usage errors left %s in the cache", ents[0].Name())
 	}
 }

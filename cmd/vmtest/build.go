@@ -13,20 +13,14 @@ import (
 	"github.com/vmtest/vmtest/host/run"
 )
 
-// listFlag collects a repeatable flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest build", flag.ContinueOnError)
 	var sp kbuild.Spec
-	var cfgs, patches listFlag
+	var cfgs []string
 	fs.StringVar(&sp.Tree, "tree", "", "kernel source tree, only read (default: Debian's linux-source-6.1, downloaded once into the cache)")
 	fs.StringVar(&sp.Base, "base", "", "base config: tinyconfig (default), defconfig, allnoconfig, or a .config file")
-	fs.Var(&cfgs, "config", "config fragment merged onto the base: a file or a built-in name ("+strings.Join(configs.Names(), ", ")+"; default minimal); repeatable")
-	fs.Var(&patches, "patch", "patch to apply to a scratch copy: git format-patch file, mbox or diff; repeatable, applied in order")
+	fs.Var(listFlag{&cfgs, false}, "config", "config fragment merged onto the base: a file or a built-in name ("+strings.Join(configs.Names(), ", ")+"; default minimal); repeatable")
+	fs.Var(listFlag{&sp.Patches, false}, "patch", "patch to apply to a scratch copy: git format-patch file, mbox or diff; repeatable, applied in order")
 	cache := fs.String("cache", "", "cache directory (default ~/.cache/vmtest)")
 	jobs := 0
 	fs.Var(countFlag{&jobs, 1}, "j", "`N` parallel make jobs (default: number of CPUs)")
@@ -34,7 +28,6 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	sp.Patches = patches
 	if err := run.CheckCache(*cache); err != nil {
 		return reportErr(stderr, "vmtest build", err)
 	}

@@ -7,8 +7,63 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/vmtest/vmtest/internal/contract"
 )
+
+// listFlag collects a repeatable flag into a list. With comma set, each
+// value is also split at commas (case patterns and kernel parameters, as
+// --case a,b); without, a value is taken whole (file paths, which may
+// hold commas).
+type listFlag struct {
+	list  *[]string
+	comma bool
+}
+
+func (l listFlag) String() string {
+	if l.list == nil {
+		return ""
+	}
+	return strings.Join(*l.list, ",")
+}
+
+func (l listFlag) Set(v string) error {
+	if !l.comma {
+		*l.list = append(*l.list, v)
+		return nil
+	}
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.list = append(*l.list, p)
+		}
+	}
+	return nil
+}
+
+// runnerFlag is --runner: one of contract.Runners.
+type runnerFlag struct{ r *contract.Runner }
+
+func (f runnerFlag) String() string {
+	if f.r == nil {
+		return ""
+	}
+	return string(*f.r)
+}
+
+func (f runnerFlag) Set(s string) error {
+	r, err := contract.ParseRunner(s)
+	if err != nil {
+		names := make([]string, len(contract.Runners))
+		for i, r := range contract.Runners {
+			names[i] = string(r)
+		}
+		return fmt.Errorf("want %s", strings.Join(names, " or "))
+	}
+	*f.r = r
+	return nil
+}
 
 // durationFlag is a timeout: it must be positive when given. A zero or
 // negative one means nothing sensible, and the guest agent, which cannot

@@ -48,3 +48,45 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestListFlag(t *testing.T) {
+	for _, tc := range []struct {
+		comma bool
+		sets  []string
+		want  []string
+	}{
+		{true, []string{"a/*", "b/*,c/*", " d , ,e "}, []string{"a/*", "b/*", "c/*", "d", "e"}},
+		{true, []string{""}, nil},
+		// Paths are taken whole: a comma is part of the name.
+		{false, []string{"x.patch", "dir,with,commas/y.patch"}, []string{"x.patch", "dir,with,commas/y.patch"}},
+	} {
+		var got []string
+		f := listFlag{&got, tc.comma}
+		for _, s := range tc.sets {
+			if err := f.Set(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") || f.String() != strings.Join(tc.want, ",") {
+			t.Errorf("comma %v, set %q: %q (String %q), want %q", tc.comma, tc.sets, got, f.String(), tc.want)
+		}
+	}
+}
+
+func TestRunFlagsOptions(t *testing.T) {
+	fs := flag.NewFlagSet("vmtest t", flag.ContinueOnError)
+	rf := addRunFlags(fs)
+	var stderr bytes.Buffer
+	if _, ok := parseFlags(fs, []string{"--case", "a/*,b/*", "--append", "x=1", "--runner", "exec", "-j", "3", "--timeout", "2m"}, &stderr); !ok {
+		t.Fatal(stderr.String())
+	}
+	o := rf.options()
+	if strings.Join(o.Cases, " ") != "a/* b/*" || strings.Join(o.Append, " ") != "x=1 vmtest.runner=exec" || rf.jobs != 3 || o.Timeouts.Run != 2*time.Minute || o.Agent != agentBinary {
+		t.Errorf("options %+v, jobs %d", o, rf.jobs)
+	}
+	// The default runner adds no parameter.
+	fs = flag.NewFlagSet("vmtest t", flag.ContinueOnError)
+	if o := addRunFlags(fs).options(); len(o.Append) != 0 || o.Accel != "auto" {
+		t.Errorf("defaults: append %v, accel %q", o.Append, o.Accel)
+	}
+}

@@ -19,7 +19,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/vmtest/vmtest/guest/agent"
@@ -91,23 +90,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return exitUsage
 }
 
-// caseFlag collects repeatable, comma-separable --case patterns.
-type caseFlag []string
-
-func (c *caseFlag) String() string { return strings.Join(*c, ",") }
-func (c *caseFlag) Set(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*c = append(*c, p)
-		}
-	}
-	return nil
-}
-
 func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest matrix", flag.ContinueOnError)
-	var cases caseFlag
-	fs.Var(&cases, "case", "only cases whose ID matches this glob (repeatable)")
+	var cases []string
+	fs.Var(listFlag{&cases, true}, "case", "only cases whose ID matches this glob (repeatable)")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -123,43 +109,18 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest run", flag.ContinueOnError)
-	var o run.Options
-	var cases caseFlag
-	fs.StringVar(&o.Kernel, "kernel", "", "bzImage to boot; \"debian\" for Debian's packaged kernel (downloaded once into the cache); or a build spec, build[:patch=FILE,config=FRAG,tree=DIR] (see vmtest build)")
-	fs.StringVar(&o.Accel, "accel", "auto", "auto, kvm or tcg; auto uses KVM only if a test guest really runs")
-	fs.Var(&cases, "case", "run only cases whose ID matches this glob (repeatable, comma-separated)")
-	fs.StringVar(&o.Out, "out", "", "result directory (default results/<run-id>); an existing one must be an earlier vmtest result, replaced only with --force")
+	rf := addRunFlags(fs)
+	kernel := fs.String("kernel", "", "bzImage to boot; \"debian\" for Debian's packaged kernel (downloaded once into the cache); or a build spec, build[:patch=FILE,config=FRAG,tree=DIR] (see vmtest build)")
+	out := fs.String("out", "", "result directory (default results/<run-id>); an existing one must be an earlier vmtest result, replaced only with --force")
 	force := fs.Bool("force", false, "replace the earlier vmtest result --out names")
-	fs.StringVar(&o.QEMU, "qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
-	fs.StringVar(&o.CacheDir, "cache", "", "cache directory (default ~/.cache/vmtest)")
-	fs.StringVar(&o.Debug, "debug", "", "make the guest agent misbehave to test failure handling: panic (PID 1 exits), hang (after the KTAP header), silent (no output), stall (the first case with namespaces or credentials blocks in its proxy), debugcon or uart (results through the debug port or the UART even where a faster channel works)")
-	fs.Var(durationFlag{&o.Timeouts.Boot}, "boot-timeout", "`duration` the guest agent has to report (default 20s under KVM, 60s under TCG)")
-	fs.Var(durationFlag{&o.Timeouts.Case}, "case-timeout", "`duration` allowed for one case (default 20s under KVM, 60s under TCG)")
-	fs.Var(durationFlag{&o.Timeouts.Run}, "timeout", "`duration` allowed for the whole VM (default 5m under KVM, 15m under TCG)")
-	fs.BoolVar(&o.VerboseConsole, "verbose-console", false, "keep the kernel's full boot log in console.log (slower under TCG; oopses and panics are always logged in full)")
-	var appendFlag caseFlag
-	fs.Var(&appendFlag, "append", "extra kernel command-line parameter (repeatable)")
-	runner := fs.String("runner", "proxy", "how cases get their namespaces and credentials: proxy (processes sharing the agent's memory) or exec (re-executing the agent per level; slower, a cross-check)")
-	var execFlag listFlag
-	fs.Var(&execFlag, "exec", "run this static program in the guest instead of the matrix and time it (repeatable; e.g. the upstream clone3 kselftests)")
 	repeat := 1
 	fs.Var(countFlag{&repeat, 1}, "repeat", "boot `N` times, one fresh VM after another, and report each case's pass count (--out gets one result directory per boot and "+run.RepeatFile+")")
-	jobs := 0
-	fs.Var(countFlag{&jobs, 1}, "j", "`N` parallel make jobs for a build spec (default: number of CPUs)")
 	jsonOut := fs.Bool("json", false, "print result.json (repeat.json with --repeat) to stdout instead of the table")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	o.Cases = cases
-	o.Append = appendFlag
-	o.Exec = execFlag
-	switch r, err := contract.ParseRunner(*runner); {
-	case err != nil:
-		fmt.Fprintf(stderr, "vmtest run: --runner: %v\n", err)
-		return exitUsage
-	case r != contract.RunnerProxy:
-		o.Append = append(o.Append, contract.ParamRunner+"="+string(r))
-	}
+	o := rf.options()
+	o.Kernel, o.Out = *kernel, *out
 	o.Progress = stderr
 	// Every flag is checked before a kernel is downloaded, built or booted.
 	if err := o.Check(); err != nil {
@@ -172,7 +133,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return reportErr(stderr, "vmtest run", err)
 	}
-	if o.Kernel, _, err = ref.Obtain(ctx, run.ObtainOptions{CacheDir: o.CacheDir, Jobs: jobs, Progress: func(l string) { fmt.Fprintln(stderr, "build: "+l) }}); err != nil {
+	if o.Kernel, _, err = ref.Obtain(ctx, run.ObtainOptions{CacheDir: o.CacheDir, Jobs: rf.jobs, Progress: func(l string) { fmt.Fprintln(stderr, "build: "+l) }}); err != nil {
 		return obtainErr(ctx, stderr, "vmtest run", err)
 	}
 	p, err := run.Prepare(o)
@@ -258,7 +219,7 @@ func exitStatus(ctx context.Context, res *run.Result) int {
 // reportErr prints an error on one line and maps it to the exit status:
 // bad input (*run.UsageError, *kbuild.InputError) is 2, anything else 3.
 func reportErr(stderr io.Writer, who string, err error) int {
-	fmt.Fprintf(stderr, "%s: %v\n", who, err)
+	fmt.Fprintf(stderr, "%s: %s\n", who, caseFlagError(err))
 	var ue *run.UsageError
 	var ie *kbuild.InputError
 	if errors.As(err, &ue) || errors.As(err, &ie) {

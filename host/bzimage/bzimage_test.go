@@ -11,71 +11,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
-const testVersion = "6.1.99-test (builder@example) #1 SMP PREEMPT_DYNAMIC"
+const testVersion = testutils.BzImageVersion
 
-// image describes a synthetic bzImage; build lays it out byte for byte as
-// arch/x86/boot/tools/build.c would.
-type image struct {
-	setupSects byte   // 0x1f1
-	payload    int    // bytes of protected-mode payload (multiple of 16)
-	protocol   uint16 // 0x206
-	loadFlags  byte   // 0x211
-	kvPtr      uint16 // 0x20e; the string lives at kvPtr+0x200
-	version    string
-	extra      int // bytes appended after the declared image (a signature)
-}
+// image is a synthetic bzImage (testutils.BzImage) to vary field by field.
+type image = testutils.BzImage
 
-func defaultImage() image {
-	return image{setupSects: 3, payload: 64, protocol: 0x020f, loadFlags: loadedHigh, kvPtr: 0x100, version: testVersion}
-}
+func defaultImage() image { return testutils.DefaultBzImage() }
 
-func (im image) build() []byte {
-	sects := int(im.setupSects)
-	if sects == 0 {
-		sects = 4
-	}
-	setup := (sects + 1) * 512
-	declared := setup + im.payload
-	b := make([]byte, declared+im.extra)
-	b[0x1f1] = im.setupSects
-	binary.LittleEndian.PutUint32(b[0x1f4:], uint32(im.payload/16))
-	b[0x1fe], b[0x1ff] = 0x55, 0xaa
-	copy(b[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(b[0x206:], im.protocol)
-	binary.LittleEndian.PutUint16(b[0x20e:], im.kvPtr)
-	b[0x211] = im.loadFlags
-	if im.kvPtr != 0 {
-		copy(b[int(im.kvPtr)+0x200:], im.version+"\x00")
-	}
-	// Some recognisable payload bytes.
-	for i := setup; i < declared-4; i++ {
-		b[i] = byte(i * 7)
-	}
-	putCRC(b, declared)
-	for i := declared; i < len(b); i++ {
-		b[i] = 0xee
-	}
-	return b
-}
-
-// putCRC writes build.c's trailer: CRC32 (init ~0, no final inversion)
-// over every byte before it.
-func putCRC(b []byte, declared int) {
-	crc := uint32(0xffffffff)
-	for _, c := range b[:declared-4] {
-		crc ^= uint32(c)
-		for range 8 {
-			if crc&1 != 0 {
-				crc = crc>>1 ^ 0xedb88320
-			} else {
-				crc >>= 1
-			}
-		}
-	}
-	binary.LittleEndian.PutUint32(b[declared-4:], crc)
-}
+// putCRC writes build.c's trailer (testutils.PutBuildCRC).
+func putCRC(b []byte, declared int) { testutils.PutBuildCRC(b, declared) }
 
 func writeFile(t *testing.T, name string, b []byte) string {
 	t.Helper()
@@ -107,40 +55,40 @@ func TestCheckValid(t *testing.T) {
 		{
 			name: "plain",
 			im:   defaultImage,
-			want: Info{Version: testVersion, Release: "6.1.99-test", Protocol: 0x020f, SetupSize: 2048, PayloadSize: 64, FileSize: 2112, Integrity: "build CRC32"},
+			want: Info{Version: testVersion, Release: "6.1.99-fake", Protocol: 0x020f, SetupSize: 2048, PayloadSize: 64, FileSize: 2112, Integrity: "build CRC32"},
 		},
 		{
 			name: "protocol 2.04 exactly",
 			im: func() image {
 				im := defaultImage()
-				im.protocol = 0x0204
+				im.Protocol = 0x0204
 				return im
 			},
-			want: Info{Version: testVersion, Release: "6.1.99-test", Protocol: 0x0204, SetupSize: 2048, PayloadSize: 64, FileSize: 2112, Integrity: "build CRC32"},
+			want: Info{Version: testVersion, Release: "6.1.99-fake", Protocol: 0x0204, SetupSize: 2048, PayloadSize: 64, FileSize: 2112, Integrity: "build CRC32"},
 		},
 		{
 			name: "setup_sects 0 means 4",
 			im: func() image {
 				im := defaultImage()
-				im.setupSects = 0
+				im.SetupSects = 0
 				return im
 			},
-			want: Info{Version: testVersion, Release: "6.1.99-test", Protocol: 0x020f, SetupSize: 2560, PayloadSize: 64, FileSize: 2624, Integrity: "build CRC32"},
+			want: Info{Version: testVersion, Release: "6.1.99-fake", Protocol: 0x020f, SetupSize: 2560, PayloadSize: 64, FileSize: 2624, Integrity: "build CRC32"},
 		},
 		{
 			name: "appended signature",
 			im: func() image {
 				im := defaultImage()
-				im.extra = 300
+				im.Extra = 300
 				return im
 			},
-			want: Info{Version: testVersion, Release: "6.1.99-test", Protocol: 0x020f, SetupSize: 2048, PayloadSize: 64, FileSize: 2412, Integrity: "build CRC32"},
+			want: Info{Version: testVersion, Release: "6.1.99-fake", Protocol: 0x020f, SetupSize: 2048, PayloadSize: 64, FileSize: 2412, Integrity: "build CRC32"},
 		},
 		{
 			name: "no version pointer",
 			im: func() image {
 				im := defaultImage()
-				im.kvPtr = 0
+				im.KVPtr = 0
 				return im
 			},
 			want: Info{Protocol: 0x020f, SetupSize: 2048, PayloadSize: 64, FileSize: 2112, Integrity: "build CRC32"},
@@ -149,7 +97,7 @@ func TestCheckValid(t *testing.T) {
 			name: "version without spaces",
 			im: func() image {
 				im := defaultImage()
-				im.version = "6.1.0"
+				im.Version = "6.1.0"
 				return im
 			},
 			want: Info{Version: "6.1.0", Release: "6.1.0", Protocol: 0x020f, SetupSize: 2048, PayloadSize: 64, FileSize: 2112, Integrity: "build CRC32"},
@@ -157,7 +105,7 @@ func TestCheckValid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := writeFile(t, "bzImage", tt.im().build())
+			p := writeFile(t, "bzImage", tt.im().Bytes())
 			got, err := Check(p)
 			if err != nil {
 				t.Fatalf("Check: %v", err)
@@ -174,8 +122,8 @@ func TestCheckValid(t *testing.T) {
 func peImage(t *testing.T, breakPE bool) []byte {
 	t.Helper()
 	im := defaultImage()
-	im.extra = 301 // odd length exercises the trailing-byte rule
-	b := im.build()
+	im.Extra = 301 // odd length exercises the trailing-byte rule
+	b := im.Bytes()
 	const pe = 0x280
 	binary.LittleEndian.PutUint32(b[0x3c:], pe)
 	copy(b[pe:], "PE\x00\x00")
@@ -206,7 +154,7 @@ func TestCheckPEChecksum(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	want := Info{Version: testVersion, Release: "6.1.99-test", Protocol: 0x020f, SetupSize: 2048, PayloadSize: 64, FileSize: 2413, Integrity: "PE checksum"}
+	want := Info{Version: testVersion, Release: "6.1.99-fake", Protocol: 0x020f, SetupSize: 2048, PayloadSize: 64, FileSize: 2413, Integrity: "PE checksum"}
 	if got != want {
 		t.Errorf("Check =\n%+v\nwant\n%+v", got, want)
 	}
@@ -232,7 +180,7 @@ func gzipped(t *testing.T, b []byte) []byte {
 }
 
 func TestCheckRejectsContent(t *testing.T) {
-	valid := defaultImage().build()
+	valid := defaultImage().Bytes()
 	mutate := func(f func(b []byte)) []byte {
 		b := bytes.Clone(valid)
 		f(b)
@@ -241,7 +189,7 @@ func TestCheckRejectsContent(t *testing.T) {
 	withImage := func(f func(im *image)) []byte {
 		im := defaultImage()
 		f(&im)
-		return im.build()
+		return im.Bytes()
 	}
 	rnd := make([]byte, 4096)
 	r := rand.New(rand.NewChaCha8([32]byte{1, 2, 3}))
@@ -272,14 +220,14 @@ func TestCheckRejectsContent(t *testing.T) {
 		{"one flipped payload byte", mutate(func(b []byte) { b[2050] ^= 0x01 }), "corrupted: neither the build's CRC32 at byte 2108 nor a PE checksum matches the contents"},
 		{"flipped CRC byte", mutate(func(b []byte) { b[2111] ^= 0x80 }), "corrupted: neither the build's CRC32 at byte 2108"},
 		{"no HdrS", mutate(func(b []byte) { copy(b[0x202:], "HdrX") }), `no "HdrS" setup-header magic at offset 0x202`},
-		{"old protocol", withImage(func(im *image) { im.protocol = 0x0202 }), "a zImage (protocol 0x0202, not loaded high); build the bzImage target"},
-		{"not loaded high", withImage(func(im *image) { im.loadFlags = 0 }), "a zImage (protocol 0x020f, not loaded high)"},
-		{"protocol too old", withImage(func(im *image) { im.protocol = 0x0105 }), "implausible boot protocol version 0x0105"},
-		{"protocol too new", withImage(func(im *image) { im.protocol = 0x0300 }), "implausible boot protocol version 0x0300"},
+		{"old protocol", withImage(func(im *image) { im.Protocol = 0x0202 }), "a zImage (protocol 0x0202, not loaded high); build the bzImage target"},
+		{"not loaded high", withImage(func(im *image) { im.LoadFlags = 0 }), "a zImage (protocol 0x020f, not loaded high)"},
+		{"protocol too old", withImage(func(im *image) { im.Protocol = 0x0105 }), "implausible boot protocol version 0x0105"},
+		{"protocol too new", withImage(func(im *image) { im.Protocol = 0x0300 }), "implausible boot protocol version 0x0300"},
 		{"empty payload", mutate(func(b []byte) { binary.LittleEndian.PutUint32(b[0x1f4:], 0) }), "the header declares an empty protected-mode payload"},
 		{"version pointer outside setup", mutate(func(b []byte) { binary.LittleEndian.PutUint16(b[0x20e:], 0x600) }), "kernel version pointer 0x800 lies outside the setup code (2048 bytes): corrupted header"},
-		{"version not text", withImage(func(im *image) { im.version = "6.1\x01\x02" }), "the kernel version string at 0x300 is not text: corrupted header"},
-		{"version empty", withImage(func(im *image) { im.version = "" }), "the kernel version string at 0x300 is not text"},
+		{"version not text", withImage(func(im *image) { im.Version = "6.1\x01\x02" }), "the kernel version string at 0x300 is not text: corrupted header"},
+		{"version empty", withImage(func(im *image) { im.Version = "" }), "the kernel version string at 0x300 is not text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,12 +299,12 @@ func TestParseReadError(t *testing.T) {
 }
 
 func TestParseFromMemory(t *testing.T) {
-	b := defaultImage().build()
+	b := defaultImage().Bytes()
 	got, err := Parse(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Release != "6.1.99-test" || got.Integrity != "build CRC32" || got.FileSize != int64(len(b)) {
+	if got.Release != "6.1.99-fake" || got.Integrity != "build CRC32" || got.FileSize != int64(len(b)) {
 		t.Errorf("Parse = %+v", got)
 	}
 }

@@ -38,27 +38,11 @@ func DebianKernel(ctx context.Context, cacheDir string) (string, error) {
 	if _, err := os.Stat(vmlinuz); err == nil {
 		return vmlinuz, nil
 	}
-	tmp, err := os.MkdirTemp(cacheDir, ".fetch-")
+	tmp, unpacked, err := unpackPackage(ctx, cacheDir, pkg, pkg)
 	if err != nil {
-		if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-			return "", err
-		}
-		if tmp, err = os.MkdirTemp(cacheDir, ".fetch-"); err != nil {
-			return "", err
-		}
+		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := run(ctx, tmp, "apt-get", "download", "-q", pkg); err != nil {
-		return "", fmt.Errorf("download %s: %w", pkg, err)
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, pkg+"_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("download %s: expected one .deb, found %d", pkg, len(debs))
-	}
-	unpacked := filepath.Join(tmp, "root")
-	if _, err := run(ctx, "", "dpkg-deb", "-x", debs[0], unpacked); err != nil {
-		return "", fmt.Errorf("unpack %s: %w", debs[0], err)
-	}
 	// Keep only /boot: the modules are not used by the initramfs.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -67,6 +51,36 @@ func DebianKernel(ctx context.Context, cacheDir string) (string, error) {
 		return "", fmt.Errorf("install %s: %w", pkg, err)
 	}
 	return vmlinuz, nil
+}
+
+// unpackPackage downloads one Debian package (spec: name or name=version)
+// with apt-get into a new staging directory under parent and unpacks it
+// there. The caller moves what it keeps out of root, so that a cache entry
+// appears whole or not at all, and removes stage.
+func unpackPackage(ctx context.Context, parent, spec, name string) (stage, root string, err error) {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", "", fmt.Errorf("download %s: %w", name, err)
+	}
+	stage, err = os.MkdirTemp(parent, ".fetch-")
+	if err != nil {
+		return "", "", fmt.Errorf("download %s: %w", name, err)
+	}
+	fail := func(err error) (string, string, error) {
+		os.RemoveAll(stage)
+		return "", "", err
+	}
+	if _, err := run(ctx, stage, "apt-get", "download", "-q", spec); err != nil {
+		return fail(fmt.Errorf("download %s: %w", name, err))
+	}
+	debs, _ := filepath.Glob(filepath.Join(stage, name+"_*.deb"))
+	if len(debs) != 1 {
+		return fail(fmt.Errorf("download %s: expected one .deb, found %d", name, len(debs)))
+	}
+	root = filepath.Join(stage, "root")
+	if _, err := run(ctx, "", "dpkg-deb", "-x", debs[0], root); err != nil {
+		return fail(fmt.Errorf("unpack %s: %w", debs[0], err))
+	}
+	return stage, root, nil
 }
 
 func run(ctx context.Context, dir, name string, args ...string) (string, error) {
@@ -107,26 +121,12 @@ func DebianSource(ctx context.Context, cacheDir string, progress func(string)) (
 	if _, err := os.Stat(filepath.Join(tree, SourceStamp)); err == nil {
 		return tree, nil
 	}
-	if err := os.MkdirAll(filepath.Join(cacheDir, "src"), 0o755); err != nil {
-		return "", fmt.Errorf("create source cache: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Join(cacheDir, "src"), ".fetch-")
+	progress(fmt.Sprintf("downloading %s %s (once; about 140 MB)", DebianSourcePkg, version))
+	tmp, pkgRoot, err := unpackPackage(ctx, filepath.Join(cacheDir, "src"), DebianSourcePkg+"="+version, DebianSourcePkg)
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	progress(fmt.Sprintf("downloading %s %s (once; about 140 MB)", DebianSourcePkg, version))
-	if _, err := run(ctx, tmp, "apt-get", "download", "-q", DebianSourcePkg+"="+version); err != nil {
-		return "", fmt.Errorf("download %s: %w", DebianSourcePkg, err)
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, DebianSourcePkg+"_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("download %s: expected one .deb, found %d", DebianSourcePkg, len(debs))
-	}
-	pkgRoot := filepath.Join(tmp, "root")
-	if _, err := run(ctx, "", "dpkg-deb", "-x", debs[0], pkgRoot); err != nil {
-		return "", fmt.Errorf("unpack %s: %w", debs[0], err)
-	}
 	tarball := filepath.Join(pkgRoot, "usr", "src", DebianSourcePkg+".tar.xz")
 	progress("unpacking " + filepath.Base(tarball) + " (about a minute)")
 	unpacked := filepath.Join(tmp, "tree")

@@ -2,7 +2,6 @@ package initramfs
 
 import (
 	"bytes"
-	"encoding/binary"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 var time0 = time.Unix(1_000_000_000, 0)
@@ -167,50 +168,12 @@ func TestWriteMissingAgent(t *testing.T) {
 	}
 }
 
-// elfFile returns a minimal ELF64 executable for machine with one PT_LOAD
-// program header and, if interp, a PT_INTERP one.
-func elfFile(machine uint16, interp bool) []byte {
-	const ehsize, phsize = 64, 56
-	nph := 1
-	if interp {
-		nph = 2
-	}
-	b := make([]byte, ehsize+nph*phsize+32)
-	copy(b, "\x7fELF")
-	b[4], b[5], b[6] = 2, 1, 1 // 64-bit, little-endian, version 1
-	le := binary.LittleEndian
-	le.PutUint16(b[16:], 2) // ET_EXEC
-	le.PutUint16(b[18:], machine)
-	le.PutUint32(b[20:], 1)
-	le.PutUint64(b[24:], 0x400000)
-	le.PutUint64(b[32:], ehsize) // e_phoff
-	le.PutUint16(b[52:], ehsize)
-	le.PutUint16(b[54:], phsize)
-	le.PutUint16(b[56:], uint16(nph))
-	le.PutUint16(b[58:], 64) // e_shentsize
-	ph := b[ehsize:]
-	le.PutUint32(ph[0:], 1) // PT_LOAD
-	le.PutUint32(ph[4:], 5)
-	le.PutUint64(ph[16:], 0x400000)
-	le.PutUint64(ph[24:], 0x400000)
-	le.PutUint64(ph[32:], uint64(len(b)))
-	le.PutUint64(ph[40:], uint64(len(b)))
-	if interp {
-		ph = b[ehsize+phsize:]
-		off := ehsize + 2*phsize
-		copy(b[off:], "/lib64/ld-linux-x86-64.so.2\x00")
-		le.PutUint32(ph[0:], 3) // PT_INTERP
-		le.PutUint32(ph[4:], 4)
-		le.PutUint64(ph[8:], uint64(off))
-		le.PutUint64(ph[32:], 28)
-		le.PutUint64(ph[40:], 28)
-	}
-	return b
-}
+// elfFile is testutils.ELF, a minimal ELF64 executable.
+func elfFile(machine uint16, interp bool) []byte { return testutils.ELF(machine, interp) }
 
 const (
-	emX8664   = 62
-	emAArch64 = 183
+	emX8664   = testutils.EMX8664
+	emAArch64 = testutils.EMAArch64
 )
 
 func TestCheckStatic(t *testing.T) {

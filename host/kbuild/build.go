@@ -413,7 +413,8 @@ func Build(ctx context.Context, s Spec, o Options) (*Manifest, error) {
 	}
 	start := time.Now()
 	work := filepath.Join(root, "tree-"+in.sourceKey())
-	src, obj := filepath.Join(work, "src"), filepath.Join(work, "obj")
+	src := filepath.Join(work, "src")
+	obj := objDir(src)
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
@@ -425,6 +426,11 @@ func Build(ctx context.Context, s Spec, o Options) (*Manifest, error) {
 	defer logf.Close()
 	if err := prepareSource(ctx, in, src, logf, o.Progress); err != nil {
 		return nil, err
+	}
+	if from, err := seed(ctx, root, work, in, logf); err != nil {
+		return nil, err
+	} else if from != "" {
+		o.Progress("incremental: starting from the objects of " + filepath.Base(from))
 	}
 	if err := os.MkdirAll(obj, 0o755); err != nil {
 		return nil, err
@@ -438,7 +444,15 @@ func Build(ctx context.Context, s Spec, o Options) (*Manifest, error) {
 		return nil, err
 	}
 	logf.Close()
-	return install(in, out, obj, config, logPath, start)
+	m, err := install(in, out, obj, config, logPath, start)
+	if err != nil {
+		return nil, err
+	}
+	// Only now may this object tree seed others: it is complete.
+	if err := recordSeed(work, in); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // prepareSource makes src a scratch copy of the tree with the patches

@@ -53,7 +53,7 @@ func TestBuildInterrupted(t *testing.T) {
 	cache := t.TempDir()
 	spec := Spec{Tree: tree, Fragments: []Input{{Path: "f", Data: []byte("CONFIG_A=y\n")}}}
 	key := mustKey(t, spec)
-	obj := filepath.Join(cache, "build", "tree-"+mustSourceKey(t, spec), "obj")
+	obj := objDir(filepath.Join(cache, "build", "tree-"+mustSourceKey(t, spec), "src"))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmtest/vmtest/internal/fakekernel"
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 func TestParseKernel(t *testing.T) {
 	dir := t.TempDir()
-	img, err := fakekernel.Write(dir)
+	img, err := testutils.WriteBzImage(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,3 +124,46 @@ func MkdirTemp(dir, pattern string) (string, error) {
 	}
 	return d, nil
 }
+
+// Stage creates the directory a result directory is assembled in before
+// Commit renames it to out: beside out (a rename does not cross
+// filesystems), named after it, hidden. Whatever fails on the way, out is
+// complete or untouched.
+func Stage(out string) (string, error) {
+	parent := filepath.Dir(out)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", parent, err)
+	}
+	d, err := MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
+	if err != nil {
+		return "", fmt.Errorf("create result directory: %w", err)
+	}
+	return d, nil
+}
+
+// Commit moves the staged directory to out, replacing an earlier result
+// (CheckOut said it may): the earlier one is renamed aside first and
+// removed only once the new one is in place.
+func Commit(stage, out string) error {
+	if _, err := os.Stat(out); err == nil {
+		old := stage + ".old"
+		if err := os.Rename(out, old); err != nil {
+			return fmt.Errorf("replace %s: %w", out, err)
+		}
+		defer os.RemoveAll(old)
+	}
+	if err := os.Rename(stage, out); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return nil
+}
+
+// Into returns a copy of p that writes its result directory to dir, inside
+// a stage of the caller's (a repeated run's, a comparison's), and names
+// final in result.json and the re-run line: where the directory will be
+// once the caller commits the stage.
+func (p *Prepared) Into(dir, final string) *Prepared {
+	q := *p
+	q.opts.Out, q.final = dir, final
+	return &q
+}

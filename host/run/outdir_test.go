@@ -92,13 +92,49 @@ func TestMkdirTempUmask(t *testing.T) {
 		if fi.Mode().Perm() != tc.want {
 			t.Errorf("umask %03o: mode %o, want %o", tc.umask, fi.Mode().Perm(), tc.want)
 		}
-		// stageDir, where every run's result directory starts, too.
-		s, err := stageDir(filepath.Join(t.TempDir(), "out"))
+		// Stage, where every run's result directory starts, too.
+		s, err := Stage(filepath.Join(t.TempDir(), "out"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if fi, _ := os.Stat(s); fi.Mode().Perm() != tc.want {
 			t.Errorf("umask %03o: stage directory mode %o, want %o", tc.umask, fi.Mode().Perm(), tc.want)
+		}
+	}
+}
+
+// TestCommit: a staged directory replaces out whether or not an earlier
+// result is there, and nothing of the earlier one or the stage is left.
+func TestCommit(t *testing.T) {
+	for _, earlier := range []bool{false, true} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "a", "out")
+		if earlier {
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(out, "result.json"), []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stage, err := Stage(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(stage) != filepath.Dir(out) || !strings.HasPrefix(filepath.Base(stage), ".out.partial-") {
+			t.Errorf("stage %s: want a hidden .out.partial-* beside %s", stage, out)
+		}
+		if err := os.WriteFile(filepath.Join(stage, "result.json"), []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := Commit(stage, out); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(out, "result.json")); string(b) != "new" {
+			t.Errorf("earlier %v: out holds %q, want the staged result", earlier, b)
+		}
+		if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 1 {
+			t.Errorf("earlier %v: %d entries beside out, want out alone", earlier, len(ents))
 		}
 	}
 }

@@ -89,10 +89,10 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 	}
 	out, _ = filepath.Abs(out)
 	final := out
-	if p.opts.FinalDir != "" {
-		final = p.opts.FinalDir
+	if p.final != "" {
+		final = p.final
 	}
-	stage, err := stageDir(out)
+	stage, err := Stage(out)
 	if err != nil {
 		return nil, err
 	}
@@ -108,10 +108,8 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 	var runs []*Result
 	for i := 1; i <= n && ctx.Err() == nil; i++ {
 		fmt.Fprintf(progress, "repeat %d of %d\n", i, n)
-		q := *p
 		name := strconv.Itoa(i)
-		q.opts.Out, q.opts.FinalDir = filepath.Join(stage, name), filepath.Join(final, name)
-		res, err := q.Run(ctx)
+		res, err := p.Into(filepath.Join(stage, name), filepath.Join(final, name)).Run(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("repeat %d of %d: %w", i, n, err)
 		}
@@ -125,7 +123,7 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 	if err := writeJSON(filepath.Join(stage, RepeatFile), rr); err != nil {
 		return nil, err
 	}
-	if err := commit(stage, out); err != nil {
+	if err := Commit(stage, out); err != nil {
 		return nil, err
 	}
 	committed = true

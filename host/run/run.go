@@ -55,9 +55,6 @@ type Options struct {
 	VerboseConsole bool
 	// Append holds extra kernel command-line parameters.
 	Append []string
-	// FinalDir is where the caller will move Out afterwards (compare
-	// stages both runs in one directory); result.json names it instead.
-	FinalDir string
 	// Exec, when set, carries these static programs into the guest and
 	// runs them instead of the matrix, timing each (the upstream clone3
 	// kselftests, say); the times land in Result.Guest.
@@ -172,6 +169,9 @@ type Prepared struct {
 	qemuBin   string
 	cases     []catalog.Info
 	initramfs string
+	// final is where the result directory will be read, when it is
+	// written inside a stage (see Into); "" is Options.Out.
+	final string
 }
 
 // Prepare validates everything that can be validated without booting:
@@ -279,7 +279,7 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 				fmt.Fprintf(progress, "warning: %v\n", err)
 			}
 		}
-		if err := commit(stage, out); err != nil {
+		if err := Commit(stage, out); err != nil {
 			os.RemoveAll(stage)
 			return nil, err
 		}
@@ -317,7 +317,7 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	res.Timings.BootMS, res.Timings.CasesMS, res.Timings.TotalMS, res.Timings.GuestSumMS = 0, 0, 0, 0
 	to := opts.Timeouts.withDefaults(accel)
 
-	if stage, err = stageDir(out); err != nil {
+	if stage, err = Stage(out); err != nil {
 		return "", "", err
 	}
 	ok := false
@@ -360,8 +360,8 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 		qemu.WithAppend(append(params, opts.Append...)...))
 	res.QEMU.Argv = cfg.Args()
 	res.QEMU.Dir = out
-	if opts.FinalDir != "" {
-		res.QEMU.Dir = opts.FinalDir
+	if p.final != "" {
+		res.QEMU.Dir = p.final
 	}
 	// The re-run line leaves the shared-memory result channel out: only
 	// vmtest copies that into results.ktap. Without it the agent writes
@@ -777,33 +777,6 @@ func DefaultCacheDir() string {
 		return filepath.Join(d, "vmtest")
 	}
 	return filepath.Join(os.TempDir(), "vmtest-cache")
-}
-
-func stageDir(out string) (string, error) {
-	parent := filepath.Dir(out)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", fmt.Errorf("create %s: %w", parent, err)
-	}
-	d, err := MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
-	if err != nil {
-		return "", fmt.Errorf("create result directory: %w", err)
-	}
-	return d, nil
-}
-
-// commit moves the staged directory to out, replacing an earlier result.
-func commit(stage, out string) error {
-	if _, err := os.Stat(out); err == nil {
-		old := stage + ".old"
-		if err := os.Rename(out, old); err != nil {
-			return fmt.Errorf("replace %s: %w", out, err)
-		}
-		defer os.RemoveAll(old)
-	}
-	if err := os.Rename(stage, out); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	return nil
 }
 
 func writeJSON(path string, v any) error {

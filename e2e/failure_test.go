@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -25,10 +25,7 @@ import (
 // it never shows a sign of life. Everything really runs under TCG.
 func kvmThatHangs(t *testing.T) string {
 	t.Helper()
-	real, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
-	}
+	real := qemuBin
 	p := filepath.Join(t.TempDir(), "qemu-system-x86_64")
 	sh := `#!/bin/bash
 args=(); probe=; kvm=
@@ -112,7 +109,7 @@ func TestRunInterrupted(t *testing.T) {
 	out := filepath.Join(dir, "run")
 	// --debug hang: the agent hangs once it is up, so the signal lands
 	// mid-run whatever the machine's speed.
-	cmd := exec.CommandContext(t.Context(), vmtestBin, "run", "--kernel", k, "--out", out, "--accel", "tcg",
+	cmd, _ := command(t, "run", "--kernel", k, "--out", out, "--accel", "tcg",
 		"--debug", "hang", "--case", "clone3/plain/*")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -229,7 +226,7 @@ func TestRunSurvivableWarning(t *testing.T) {
 	needVMs(t)
 	patch := repoFile(t, "kernels/testing/warn-on-set_tid-size-3.patch")
 	out := filepath.Join(t.TempDir(), "run")
-	code, stdout, stderr := vmtest(t, "run", "--kernel", "build:patch="+patch, "--out", out, "--case", "set_tid/nested/*", "--case", "set_tid/pid/*")
+	code, stdout, stderr := vmtest(t, "run", "--kernel", kernel(t, "build:patch="+patch), "--out", out, "--case", "set_tid/nested/*", "--case", "set_tid/pid/*")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (cases errored)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}

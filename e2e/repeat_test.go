@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -28,7 +28,7 @@ func loadRepeat(t *testing.T, dir string) *run.RepeatResult {
 func TestRunRepeat(t *testing.T) {
 	needVMs(t)
 	out := filepath.Join(t.TempDir(), "rep")
-	code, stdout, stderr := vmtest(t, "run", "--kernel", "build", "--accel", "tcg", "--repeat", "2", "--case", "clone3/plain/*", "--out", out)
+	code, stdout, stderr := vmtest(t, "run", "--kernel", kernel(t, "build"), "--accel", "tcg", "--repeat", "2", "--case", "clone3/plain/*", "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -56,7 +56,7 @@ func TestRunRepeat(t *testing.T) {
 func TestRunRepeatInterrupted(t *testing.T) {
 	needVMs(t)
 	out := filepath.Join(t.TempDir(), "rep")
-	code, stderr, _ := interrupt(t, "run", "--kernel", "build", "--accel", "tcg", "--repeat", "3", "--out", out)
+	code, stderr, _ := interrupt(t, "run", "--kernel", kernel(t, "build"), "--accel", "tcg", "--repeat", "3", "--out", out)
 	if code != exitInterrupted {
 		t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, stderr)
 	}

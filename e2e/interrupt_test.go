@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/matrix"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/catalog"
 )
 
 // slowTree is a kernel tree whose bzImage target starts a compiler
@@ -52,13 +52,14 @@ func processGone(pid int) bool {
 // TestBuildInterruptedCLI: SIGINT or SIGTERM to `vmtest build` exits 130,
 // make's children are gone within a second, and no cache entry is left.
 func TestBuildInterruptedCLI(t *testing.T) {
+	needBinary(t)
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make not installed")
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cache := t.TempDir()
-			cmd := exec.Command(vmtestBin, "build", "--tree", slowTree(t), "--cache", cache)
+			cmd, _ := command(t, "build", "--tree", slowTree(t), "--cache", cache)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -67,7 +68,7 @@ func TestBuildInterruptedCLI(t *testing.T) {
 			defer cmd.Process.Kill()
 			var child int
 			for deadline := time.Now().Add(60 * time.Second); child == 0; time.Sleep(20 * time.Millisecond) {
-				if m, _ := filepath.Glob(filepath.Join(cache, "build", "tree-*", "obj", "child.pid")); len(m) == 1 {
+				if m, _ := filepath.Glob(filepath.Join(cache, "build", "tree-*", "src", ".vmtest-obj", "child.pid")); len(m) == 1 {
 					if b, err := os.ReadFile(m[0]); err == nil && strings.HasSuffix(string(b), "\n") {
 						child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 					}
@@ -128,7 +129,7 @@ func mentioning(s string) []int {
 // exit after the signal.
 func interrupt(t *testing.T, args ...string) (int, string, time.Duration) {
 	t.Helper()
-	cmd := exec.Command(vmtestBin, args...)
+	cmd, _ := command(t, args...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +180,7 @@ func interrupt(t *testing.T, args ...string) (int, string, time.Duration) {
 // with the comparison written, both sides holding the cases that ran.
 func TestCompareInterrupted(t *testing.T) {
 	needVMs(t)
+	debianKernel(t) // cached, or skip: "debian" is a download otherwise
 	out := filepath.Join(t.TempDir(), "cmp")
 	code, stderr, took := interrupt(t, "compare", "--base", "debian", "--kernel", "debian", "--accel", "tcg", "--out", out)
 	if code != exitInterrupted {
@@ -191,7 +193,7 @@ func TestCompareInterrupted(t *testing.T) {
 		t.Errorf("QEMU still runs after vmtest exited: %v", left)
 	}
 	c := readComparison(t, out)
-	if c.Base.Result == nil || c.Patched.Result == nil || len(c.Cases) != len(matrix.All()) {
+	if c.Base.Result == nil || c.Patched.Result == nil || len(c.Cases) != len(catalog.All()) {
 		t.Fatalf("comparison.json incomplete: %d cases", len(c.Cases))
 	}
 	for side, r := range map[string]*run.Result{"base": c.Base.Result, "patched": c.Patched.Result} {

@@ -1,114 +1,22 @@
-package main
-
-// End-to-end tests: the vmtest binary boots real kernels in QEMU (TCG on
-// machines without a usable KVM). They need qemu-system-x86 and apt
-// (`make test` installs both); the kernel builds they need are cached in
-// ~/.cache/vmtest, so only the first run on a machine pays for them.
+package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vmtest/vmtest/guest/matrix"
-	"github.com/vmtest/vmtest/host/fetch"
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
 )
-
-var vmtestBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vmtest-e2e-")
-	if err != nil {
-		panic(err)
-	}
-	vmtestBin = filepath.Join(dir, "vmtest")
-	cmd := exec.Command("go", "build", "-o", vmtestBin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
-		panic(err)
-	}
-	// Every run's shared-memory result region goes in a temporary
-	// directory of its own; none may outlive its run, whatever the run's
-	// fate (the failure tests below end runs every way there is).
-	tmp := filepath.Join(dir, "tmp")
-	os.Mkdir(tmp, 0o700)
-	os.Setenv("TMPDIR", tmp)
-	code := m.Run()
-	if left, _ := filepath.Glob(filepath.Join(tmp, "vmtest-results-*")); len(left) > 0 && code == 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: runs left shared-memory result regions behind: %v\n", left)
-		code = 1
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// wantShm says whether runs here get the shared-memory result channel:
-// the QEMU on PATH has ivshmem (Debian's does; some builds lack it).
-func wantShm() bool {
-	bin, err := qemu.Find("")
-	return err == nil && qemu.HasDevice(context.Background(), bin, "ivshmem-plain")
-}
-
-// vmtest runs the binary and returns its exit status, stdout and stderr.
-func vmtest(t testing.TB, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.CommandContext(context.Background(), vmtestBin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, out.String(), errb.String()
-	case errors.As(err, &ee):
-		return ee.ExitCode(), out.String(), errb.String()
-	}
-	t.Fatalf("run vmtest %v: %v", args, err)
-	return -1, "", ""
-}
-
-// debianKernel returns Debian's packaged kernel, downloading it once.
-func debianKernel(t testing.TB) string {
-	t.Helper()
-	k, err := fetch.DebianKernel(context.Background(), run.DefaultCacheDir())
-	if err != nil {
-		t.Fatalf("Debian kernel (make test installs apt's lists): %v", err)
-	}
-	return k
-}
-
-func loadResult(t *testing.T, dir string) *run.Result {
-	t.Helper()
-	r, err := run.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func needVMs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; skipped with -short")
-	}
-	if runtime.GOARCH != "amd64" {
-		t.Skip("the guest agent's raw clone3 is amd64 assembly")
-	}
-}
 
 // TestRunDebianKernel is issue 2's main job: every case of the matrix on
 // Debian's stock 6.1 kernel must pass, with the result directory complete.
@@ -135,11 +43,11 @@ func TestRunDebianKernel(t *testing.T) {
 		t.Errorf("kernel release %q, want 6.1.*", r.Kernel.Release)
 	}
 	want := map[string]bool{}
-	for _, c := range matrix.All() {
+	for _, c := range catalog.All() {
 		want[c.ID] = true
 	}
-	if len(r.Cases) != len(matrix.All()) {
-		t.Errorf("%d cases reported, want %d", len(r.Cases), len(matrix.All()))
+	if len(r.Cases) != len(catalog.All()) {
+		t.Errorf("%d cases reported, want %d", len(r.Cases), len(catalog.All()))
 	}
 	for _, c := range r.Cases {
 		if !want[c.ID] {
@@ -162,7 +70,7 @@ func TestRunDebianKernel(t *testing.T) {
 		t.Errorf("guest runner %q, want the default, proxy", r.Guest["runner"])
 	}
 	// Debian's kernel has PCI: the results take the shared memory.
-	if wantShm() && !strings.HasPrefix(r.Guest["channel"], "ivshmem") {
+	if wantShm(t) && !strings.HasPrefix(r.Guest["channel"], "ivshmem") {
 		t.Errorf("result channel %q, want shared memory (ivshmem)", r.Guest["channel"])
 	}
 	for _, f := range []string{"result.json", "results.ktap", "console.log", "qemu-cmdline.sh"} {
@@ -180,14 +88,11 @@ func TestRunDebianKernel(t *testing.T) {
 // without ioperm either) arrive as complete as through shared memory.
 func TestRunFallbackChannels(t *testing.T) {
 	needVMs(t)
-	want, err := matrix.Select([]string{"clone3/**", "set_tid/nested/*"})
+	want, err := catalog.Select([]string{"clone3/**", "set_tid/nested/*"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	real, err := qemu.Find("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	real := qemuBin
 	// A QEMU built without ivshmem, as some distributions ship it.
 	noIvshmem := filepath.Join(t.TempDir(), "qemu-without-ivshmem")
 	wrapper := "#!/bin/sh\n" +
@@ -207,7 +112,7 @@ func TestRunFallbackChannels(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
-			args := append([]string{"run", "--kernel", "build", "--case", "clone3/**", "--case", "set_tid/nested/*", "--out", out}, c.args...)
+			args := append([]string{"run", "--kernel", kernel(t, "build"), "--case", "clone3/**", "--case", "set_tid/nested/*", "--out", out}, c.args...)
 			code, stdout, stderr := vmtest(t, args...)
 			if code != 0 {
 				t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -233,7 +138,7 @@ func TestRunFallbackChannels(t *testing.T) {
 func TestRunBadAgentParameter(t *testing.T) {
 	needVMs(t)
 	out := filepath.Join(t.TempDir(), "run")
-	code, stdout, stderr := vmtest(t, "run", "--kernel", "build", "--append", "vmtest.jobs=many", "--case", "clone3/plain/ver0", "--out", out)
+	code, stdout, stderr := vmtest(t, "run", "--kernel", kernel(t, "build"), "--append", "vmtest.jobs=many", "--case", "clone3/plain/ver0", "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -281,7 +186,7 @@ func TestRunExecRunner(t *testing.T) {
 func TestRerunScript(t *testing.T) {
 	needVMs(t)
 	out := filepath.Join(t.TempDir(), "run")
-	if code, stdout, stderr := vmtest(t, "run", "--kernel", "build", "--case", "clone3/plain/*", "--out", out); code != 0 {
+	if code, stdout, stderr := vmtest(t, "run", "--kernel", kernel(t, "build"), "--case", "clone3/plain/*", "--out", out); code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -303,7 +208,7 @@ func TestRerunScript(t *testing.T) {
 			t.Errorf("re-run stream: %v", err)
 		}
 	}
-	want, _ := matrix.Select([]string{"clone3/plain/*"})
+	want, _ := catalog.Select([]string{"clone3/plain/*"})
 	if strings.Count(string(b), "KTAP version") != 1 || !p.Done || len(p.Cases) != len(want) {
 		t.Errorf("re-run results.ktap: %d headers, done %v, %d cases (want 1, true, %d):\n%s", strings.Count(string(b), "KTAP version"), p.Done, len(p.Cases), len(want), b)
 	}
@@ -395,78 +300,12 @@ func TestRunInfrastructureFailures(t *testing.T) {
 	}
 }
 
-// TestRunBadInput: every kind of wrong kernel is refused with exit 2, one
-// line naming the file, and no result directory.
-func TestRunBadInput(t *testing.T) {
-	real, err := os.ReadFile(debianKernel(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	corrupt := bytes.Clone(real)
-	corrupt[len(corrupt)/2] ^= 0xff
-	var gz bytes.Buffer
-	gz.Write([]byte{0x1f, 0x8b, 0x08, 0x00})
-	gz.Write(real[:4096])
-	arm := make([]byte, 4096)
-	copy(arm[0x38:], "ARM\x64")
-	elf := append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 4096)...)
-	random := make([]byte, 1<<16)
-	for i := range random {
-		random[i] = byte(i*7919 + i>>3)
-	}
-	for _, tc := range []struct {
-		name, path, want string
-	}{
-		{"missing", filepath.Join(dir, "nope"), "no such file"},
-		{"directory", dir, "directory"},
-		{"empty", write("empty", nil), "empty"},
-		{"random", write("random", random), "not"},
-		{"elf", write("vmlinux", elf), "ELF"},
-		{"arm64", write("Image", arm), "arm64"},
-		{"gzip", write("bzImage.gz", gz.Bytes()), "gzip"},
-		{"truncated", write("truncated", real[:len(real)/2]), "truncated"},
-		{"corrupted", write("corrupted", corrupt), "corrupt"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "run")
-			code, _, stderr := vmtest(t, "run", "--kernel", tc.path, "--out", out)
-			if code != 2 {
-				t.Fatalf("exit %d, want 2\n%s", code, stderr)
-			}
-			lines := strings.Split(strings.TrimSpace(stderr), "\n")
-			if len(lines) != 1 {
-				t.Errorf("want one line of error, got %d:\n%s", len(lines), stderr)
-			}
-			if !strings.Contains(stderr, tc.path) {
-				t.Errorf("error does not name the file %s: %s", tc.path, stderr)
-			}
-			if !strings.Contains(strings.ToLower(stderr), strings.ToLower(tc.want)) {
-				t.Errorf("error does not say %q: %s", tc.want, stderr)
-			}
-			if _, err := os.Stat(out); err == nil {
-				t.Errorf("bad input left a result directory")
-			}
-			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*partial*")); len(m) > 0 {
-				t.Errorf("bad input left a partial directory: %v", m)
-			}
-		})
-	}
-}
-
 // TestAccelKVMRefused: on a host where KVM does not really run guests (as
 // on the development machine), --accel kvm fails at once with the reason,
 // exit 2, and nothing booted.
 func TestAccelKVMRefused(t *testing.T) {
 	needVMs(t)
-	if v := qemu.ProbeKVM(context.Background(), "qemu-system-x86_64", qemu.KVMDevice, qemu.HostKey{}, 0); v.Usable {
+	if v := qemu.ProbeKVM(t.Context(), qemuBin, qemu.KVMDevice, qemu.HostKey{}, 0); v.Usable {
 		t.Skip("KVM works here")
 	}
 	out := filepath.Join(t.TempDir(), "run")
@@ -479,58 +318,6 @@ func TestAccelKVMRefused(t *testing.T) {
 	}
 }
 
-// TestUsageErrors: usage mistakes are exit 2 without booting.
-func TestUsageErrors(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{nil, "usage"},
-		{[]string{"frobnicate"}, "unknown command"},
-		{[]string{"run"}, "--kernel"},
-		{[]string{"run", "--accel", "hvf", "--kernel", "/nonexistent"}, ""},
-		{[]string{"matrix", "--case", "no/such/*"}, "matches no case"},
-		{[]string{"compare", "--kernel", "/nonexistent"}, "base"},
-		{[]string{"compare", "--base", "build:colour=red", "--kernel", "build"}, "unknown key"},
-		{[]string{"build", "--tree", "/"}, "not a kernel source tree"},
-		{[]string{"build", "--tree", "/", "--config", "nonexistent-fragment"}, "nonexistent-fragment"},
-	} {
-		code, _, stderr := vmtest(t, tc.args...)
-		if code != 2 {
-			t.Errorf("vmtest %v: exit %d, want 2\n%s", tc.args, code, stderr)
-		}
-		if !strings.Contains(stderr, tc.want) {
-			t.Errorf("vmtest %v: stderr lacks %q:\n%s", tc.args, tc.want, stderr)
-		}
-	}
-}
-
-// readComparison loads comparison.json.
-func readComparison(t *testing.T, dir string) Comparison {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "comparison.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c Comparison
-	if err := json.Unmarshal(data, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func repoFile(t *testing.T, rel string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestCompareWithdrawnSetTID is issue 4's demonstration and issue 3's
 // feature-absent check in one: the minimal 6.1 kernel from configs/ with
 // set_tid withdrawn (base) against the same kernel as shipped (patched).
@@ -540,13 +327,13 @@ func TestCompareWithdrawnSetTID(t *testing.T) {
 	needVMs(t)
 	out := filepath.Join(t.TempDir(), "cmp")
 	withdraw := repoFile(t, "kernels/0001-clone3-withdraw-set_tid.patch")
-	code, stdout, stderr := vmtest(t, "compare", "--base", "build:patch="+withdraw, "--kernel", "build", "--out", out)
+	code, stdout, stderr := vmtest(t, "compare", "--base", kernel(t, "build:patch="+withdraw), "--kernel", kernel(t, "build"), "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	c := readComparison(t, out)
-	if len(c.Cases) != len(matrix.All()) {
-		t.Errorf("%d cases compared, want %d", len(c.Cases), len(matrix.All()))
+	if len(c.Cases) != len(catalog.All()) {
+		t.Errorf("%d cases compared, want %d", len(c.Cases), len(catalog.All()))
 	}
 	if c.Base.Result.Guest["pid_max"] != "4096" && c.Base.Result.Guest["pid_max"] != "" {
 		t.Logf("minimal kernel pid_max %s", c.Base.Result.Guest["pid_max"])
@@ -555,7 +342,7 @@ func TestCompareWithdrawnSetTID(t *testing.T) {
 	// socket each), and its configs/ fragment has PCI for the
 	// shared-memory results.
 	for side, r := range map[string]*run.Result{"base": c.Base.Result, "patched": c.Patched.Result} {
-		if (wantShm() && !strings.HasPrefix(r.Guest["channel"], "ivshmem")) || r.Guest["cpus"] != "2" {
+		if (wantShm(t) && !strings.HasPrefix(r.Guest["channel"], "ivshmem")) || r.Guest["cpus"] != "2" {
 			t.Errorf("%s: result channel %q on %s CPUs, want shared memory on 2", side, r.Guest["channel"], r.Guest["cpus"])
 		}
 	}
@@ -603,7 +390,7 @@ func TestCompareBrokenPermissionCheck(t *testing.T) {
 	needVMs(t)
 	out := filepath.Join(t.TempDir(), "cmp")
 	broken := repoFile(t, "kernels/broken/pid-broken-set_tid-permission-check.patch")
-	code, stdout, stderr := vmtest(t, "compare", "--base", "build", "--kernel", "build:patch="+broken, "--out", out, "--case", "set_tid/userns/*")
+	code, stdout, stderr := vmtest(t, "compare", "--base", kernel(t, "build"), "--kernel", kernel(t, "build:patch="+broken), "--out", out, "--case", "set_tid/userns/*")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}

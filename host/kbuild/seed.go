@@ -1,0 +1,175 @@
+package kbuild
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmtest/vmtest/internal/atomicfile"
+)
+
+// Incremental builds across patch sets.
+//
+// Every (tree, patches) pair has a work directory of its own, a scratch copy
+// of the tree hard-linked to the original, with the object tree inside it
+// (objDir). A new work directory does not start from nothing: its object
+// tree is seeded with a copy of the most recent complete one built from the
+// same tree, and make then rebuilds only what differs. That is sound
+// because make decides by modification time and every difference between
+// the two copies is a file younger than the seed's objects:
+//   - the files this build's patches touch were copied and patched just
+//     now;
+//   - the files the seed's patches touched hold the original content here
+//     with an old time, so they are touched (seedTouch) before make runs;
+//   - a git tree checked out at another commit (git bisect) has every file
+//     that changed rewritten by the checkout, after the seed was built.
+// Kbuild's own records (.cmd files, include/config) take care of a changed
+// configuration. The object tree sits inside the scratch tree so that kbuild
+// refers to sources by relative paths (srctree is ".."): the commands it
+// records, which it compares to decide what to rebuild, are then the same
+// in every copy, and the seed's dependency lists name this copy's files.
+
+// objDir is the object tree of a work directory's scratch tree src.
+func objDir(src string) string { return filepath.Join(src, ".vmtest-obj") }
+
+// seedFile records what a work directory was built from, for later seeds.
+const seedFile = "seed.json"
+
+// seedInfo is seedFile: the tree the work directory copies and the files
+// its patches changed.
+type seedInfo struct {
+	Tree    string    `json:"tree"`
+	Patched []string  `json:"patched"`
+	Built   time.Time `json:"built"`
+}
+
+// patchedFiles lists the files the inputs' patches touch, sorted.
+func (in *inputs) patchedFiles() []string {
+	var fs []string
+	for _, p := range in.patches {
+		fs = append(fs, p.Files...)
+	}
+	slices.Sort(fs)
+	return slices.Compact(fs)
+}
+
+// recordSeed notes, after a successful build in work, that its object tree
+// may seed others.
+func recordSeed(work string, in *inputs) error {
+	b, _ := json.Marshal(seedInfo{Tree: in.tree, Patched: in.patchedFiles(), Built: time.Now()})
+	return atomicfile.WriteFile(filepath.Join(work, seedFile), b, 0o644)
+}
+
+// seed fills the empty object tree of work from the newest complete object
+// tree of a sibling work directory under root built from the same tree, and
+// touches the files that sibling's patches changed. It reports what it
+// seeded from ("" for nothing). A sibling whose lock another build holds is
+// passed over, never waited for: it may be mid-build, and two builds
+// seeding from each other must not deadlock.
+func seed(ctx context.Context, root, work string, in *inputs, log io.Writer) (string, error) {
+	obj := objDir(filepath.Join(work, "src"))
+	if ents, err := os.ReadDir(obj); err == nil && len(ents) > 0 {
+		return "", nil // already has objects: an interrupted or earlier build
+	}
+	type cand struct {
+		dir  string
+		info seedInfo
+	}
+	var cands []cand
+	dirs, _ := filepath.Glob(filepath.Join(root, "tree-*"))
+	for _, d := range dirs {
+		if d == work {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(d, seedFile))
+		if err != nil {
+			continue
+		}
+		var si seedInfo
+		if json.Unmarshal(b, &si) != nil || si.Tree != in.tree {
+			continue
+		}
+		cands = append(cands, cand{d, si})
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].info.Built.After(cands[j].info.Built) })
+	for _, c := range cands {
+		lock, err := tryLock(c.dir + ".lock")
+		if err != nil {
+			continue
+		}
+		err = copySeed(ctx, objDir(filepath.Join(c.dir, "src")), obj, log)
+		lock.Close()
+		if err != nil {
+			os.RemoveAll(obj)
+			fmt.Fprintf(log, "vmtest: seeding from %s failed, building from scratch: %v\n", c.dir, err)
+			continue
+		}
+		if err := seedTouch(filepath.Join(work, "src"), c.info.Patched, in.patchedFiles()); err != nil {
+			os.RemoveAll(obj)
+			return "", err
+		}
+		return c.dir, nil
+	}
+	return "", nil
+}
+
+// copySeed copies the object tree from into the absent to, whole: into a
+// temporary directory first, renamed at the end.
+func copySeed(ctx context.Context, from, to string, log io.Writer) error {
+	if _, err := os.Stat(filepath.Join(from, "vmlinux")); err != nil {
+		return fmt.Errorf("no complete object tree in %s", from)
+	}
+	tmp := to + ".partial"
+	os.RemoveAll(tmp)
+	// --reflink=auto shares blocks where the filesystem can; never hard
+	// links: the compiler rewrites objects in place, which would change
+	// the seed's too.
+	if err := runLogged(ctx, "", log, "cp", "-a", "--reflink=auto", from, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	os.RemoveAll(to)
+	return os.Rename(tmp, to)
+}
+
+// seedTouch gives every file the seed's patches changed, and this build's
+// patches did not, a fresh copy with the current time, so that make
+// rebuilds what the seed compiled from its patched version.
+func seedTouch(src string, seedPatched, ours []string) error {
+	now := time.Now()
+	for _, f := range seedPatched {
+		if slices.Contains(ours, f) {
+			continue // copied and patched just now
+		}
+		p := filepath.Join(src, f)
+		if err := breakLink(p); err != nil {
+			return &Error{Step: "prepare " + f + " for an incremental build", Err: err}
+		}
+		if err := os.Chtimes(p, now, now); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return &Error{Step: "prepare " + f + " for an incremental build", Err: err}
+		}
+	}
+	return nil
+}
+
+// tryLock takes the build lock at path if nobody holds it.
+func tryLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}

@@ -1,0 +1,129 @@
+package kbuild
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// incrementalMakefile compiles by modification time, as kbuild does: each
+// kernel/*.c becomes an object only when it is newer, and every compile is
+// logged, so a test can see what an incremental build redid.
+const incrementalMakefile = `VERSION = 6
+PATCHLEVEL = 1
+SUBLEVEL = 99
+EXTRAVERSION =
+
+OBJS := $(O)/kernel/fork.o $(O)/kernel/pid.o $(O)/kernel/exit.o
+
+tinyconfig:
+	printf 'CONFIG_A=y\n' > $(O)/.config
+
+olddefconfig:
+	true
+
+$(O)/%.o: %.c
+	mkdir -p $(dir $@)
+	cp $< $@
+	echo $< >> $(O)/compiled.log
+
+bzImage: $(OBJS)
+	cat $(OBJS) > $(O)/vmlinux
+	mkdir -p $(O)/arch/x86/boot
+	cp $(O)/vmlinux $(O)/arch/x86/boot/bzImage
+`
+
+const exitPatch = `diff --git a/kernel/exit.c b/kernel/exit.c
+--- a/kernel/exit.c
++++ b/kernel/exit.c
+@@ -1,2 +1,2 @@
+ // exit.c
+-int exit;
++int EXIT;
+`
+
+// TestBuildIncremental: a build of a new patch set starts from the objects
+// of the last build of the same tree, recompiles only the files either
+// patch set touches, and yields exactly what a build from scratch would.
+func TestBuildIncremental(t *testing.T) {
+	needMake(t)
+	ctx := context.Background()
+	tree := filepath.Join(t.TempDir(), "linux")
+	writeFile(t, filepath.Join(tree, "Makefile"), incrementalMakefile)
+	writeFile(t, filepath.Join(tree, "kernel", "fork.c"), forkC)
+	writeFile(t, filepath.Join(tree, "kernel", "pid.c"), "// pid.c\nint pid;\n")
+	writeFile(t, filepath.Join(tree, "kernel", "exit.c"), "// exit.c\nint exit;\n")
+	dir, cache := t.TempDir(), t.TempDir()
+	forkP := writeFile(t, filepath.Join(dir, "fork.patch"), forkPatch)
+	exitP := writeFile(t, filepath.Join(dir, "exit.patch"), exitPatch)
+	plain := forkC + "// pid.c\nint pid;\n" + "// exit.c\nint exit;\n"
+
+	for _, step := range []struct {
+		name     string
+		patches  []string
+		seeded   bool
+		compiled []string
+		image    string
+	}{
+		{"first build: everything", []string{forkP}, false,
+			[]string{"kernel/exit.c", "kernel/fork.c", "kernel/pid.c"}, strings.Replace(plain, "int two;", "int TWO;", 1)},
+		// fork.c: the seed compiled the patched version; exit.c: ours.
+		{"other patch: both patched files", []string{exitP}, true,
+			[]string{"kernel/exit.c", "kernel/fork.c"}, strings.Replace(plain, "int exit;", "int EXIT;", 1)},
+		{"no patch: the seed's patched file only", nil, true,
+			[]string{"kernel/exit.c"}, plain},
+		{"both patches", []string{forkP, exitP}, true,
+			[]string{"kernel/exit.c", "kernel/fork.c"}, strings.Replace(strings.Replace(plain, "int exit;", "int EXIT;", 1), "int two;", "int TWO;", 1)},
+	} {
+		spec := Spec{Tree: tree, Fragments: []Input{{Path: "f", Data: []byte("CONFIG_A=y\n")}}, Patches: step.patches}
+		var progress []string
+		m, err := Build(ctx, spec, Options{CacheDir: cache, Jobs: 1, Progress: func(s string) { progress = append(progress, s) }})
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := readFile(t, m.BzImage); got != step.image {
+			t.Errorf("%s: image\n%s\nwant\n%s", step.name, got, step.image)
+		}
+		obj := objDir(filepath.Join(cache, "build", "tree-"+mustSourceKey(t, spec), "src"))
+		log := readFile(t, filepath.Join(obj, "compiled.log"))
+		// The log was copied with the seed: what this build added is after
+		// the seed's lines.
+		lines := strings.Fields(log)
+		var got []string
+		if step.seeded {
+			seedLog := 0
+			for _, p := range progress {
+				if strings.HasPrefix(p, "incremental: starting from") {
+					seedLog = 1
+				}
+			}
+			if seedLog == 0 {
+				t.Errorf("%s: not seeded; progress %q", step.name, progress)
+			}
+		}
+		got = newCompiles(lines)
+		slices.Sort(got)
+		if !slices.Equal(got, step.compiled) {
+			t.Errorf("%s: compiled %v, want %v", step.name, got, step.compiled)
+		}
+		// Mark the log so the next step can tell its own compiles.
+		if err := os.WriteFile(filepath.Join(obj, "compiled.log"), []byte(log+"--\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := readFile(t, filepath.Join(tree, "kernel", "fork.c")); after != forkC {
+		t.Error("an incremental build changed the source tree")
+	}
+}
+
+// newCompiles returns the compiles logged after the last "--" marker.
+func newCompiles(lines []string) []string {
+	var out []string
+	for j := len(lines) - 1; j >= 0 && lines[j] != "--"; j-- {
+		out = append(out, lines[j])
+	}
+	return out
+}
