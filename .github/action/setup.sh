@@ -28,6 +28,9 @@ fi
 if vmtest_needs_debian "$@"; then
 	pkgs+=(xz-utils)
 fi
+# The action's own steps read vmtest's JSON with jq (Ubuntu's runners have
+# it; a debian:12 container has not).
+command -v jq >/dev/null || pkgs+=(jq)
 if [ "${#pkgs[@]}" -gt 0 ]; then
 	echo "installing: ${pkgs[*]}"
 	$sudo "$apt_get" update -qq

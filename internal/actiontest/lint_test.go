@@ -11,6 +11,8 @@ import (
 
 	"github.com/rhysd/actionlint"
 	yaml "go.yaml.in/yaml/v4"
+
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 // newLinter is actionlint as `go tool actionlint` runs it, with
@@ -21,6 +23,8 @@ func newLinter(t *testing.T) *actionlint.Linter {
 	opts := &actionlint.LinterOptions{WorkingDir: repoRoot(t), LogWriter: io.Discard}
 	if sc, err := exec.LookPath("shellcheck"); err == nil {
 		opts.Shellcheck = sc
+	} else if testutils.Required() {
+		t.Fatalf("shellcheck not installed (on Debian: apt-get install shellcheck) and %s=1", testutils.EnvRequire)
 	} else {
 		t.Log("shellcheck not installed: run: blocks are not shellchecked")
 	}

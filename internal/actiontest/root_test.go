@@ -70,19 +70,6 @@ func keys(n *yaml.Node) []string {
 	return ks
 }
 
-// scalars calls f with every scalar under n (keys and values).
-func scalars(n *yaml.Node, f func(*yaml.Node)) {
-	if n == nil {
-		return
-	}
-	if n.Kind == yaml.ScalarNode {
-		f(n)
-	}
-	for _, c := range n.Content {
-		scalars(c, f)
-	}
-}
-
 // workflowFiles are the workflows actionlint checks: the repository's own
 // and the examples for other repositories.
 func workflowFiles(t *testing.T) []string {

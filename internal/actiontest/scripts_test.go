@@ -15,6 +15,7 @@ import (
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/result"
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 // runner is a fake GitHub runner for one job: its own HOME (so the vmtest
@@ -29,12 +30,9 @@ type runner struct {
 
 func newRunner(t *testing.T) *runner {
 	t.Helper()
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("no bash")
-	}
-	for _, tool := range []string{"jq", "sha256sum"} {
+	for _, tool := range []string{"bash", "jq", "sha256sum"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("no %s (the action's scripts need it; GitHub's runners have it)", tool)
+			testutils.SkipOrFail(t, "no %s: the action's scripts need it (on Debian: apt-get install %s)", tool, tool)
 		}
 	}
 	d := t.TempDir()
@@ -94,9 +92,17 @@ func (r *runner) step(script string, env map[string]string) (map[string]string, 
 		r.t.Fatal(ferr)
 	}
 	defer f.Close()
+	// NAME=VALUE, or NAME<<DELIMITER, the value's lines, DELIMITER.
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+		line := sc.Text()
+		if k, delim, ok := strings.Cut(line, "<<"); ok && !strings.Contains(k, "=") {
+			var lines []string
+			for sc.Scan() && sc.Text() != delim {
+				lines = append(lines, sc.Text())
+			}
+			outputs[k] = strings.Join(lines, "\n")
+		} else if k, v, ok := strings.Cut(line, "="); ok {
 			outputs[k] = v
 		}
 	}
@@ -118,7 +124,7 @@ func exitCode(err error) int {
 func TestShellcheckScripts(t *testing.T) {
 	sc, err := exec.LookPath("shellcheck")
 	if err != nil {
-		t.Skip("shellcheck not installed")
+		testutils.SkipOrFail(t, "shellcheck not installed (on Debian: apt-get install shellcheck)")
 	}
 	scripts, _ := filepath.Glob(filepath.Join(repoRoot(t), ".github", "action", "*.sh"))
 	if len(scripts) < 6 {
@@ -349,6 +355,16 @@ func TestCacheKey(t *testing.T) {
 	deb := key(map[string]string{"VMTEST_KERNEL": "debian", "VMTEST_CACHE_KEY": "mine"})
 	if !strings.HasPrefix(deb["key"], "mine-") {
 		t.Errorf("cache-key prefix not used: %q", deb["key"])
+	}
+	cache := filepath.Join(r.home, ".cache", "vmtest")
+	// Each exclusion beside an inclusion of the same level: actions/cache
+	// ignores one below an included directory.
+	if want := strings.ReplaceAll("C/*\n!C/initramfs-*\n!C/build\nC/build/*\n!C/build/tree-*", "C", cache); first["paths"] != want {
+		t.Errorf("paths %q, want %q", first["paths"], want)
+	}
+	trees := key(map[string]string{"VMTEST_KERNEL": "debian", "VMTEST_CACHE_KEY": "mine", "VMTEST_CACHE_TREES": "true"})
+	if trees["paths"] != cache+"/*\n!"+cache+"/initramfs-*" || trees["key"] == deb["key"] || !strings.HasPrefix(trees["restore-key"], "mine-") {
+		t.Errorf("cache-trees: key %q (without: %q), paths %q; want another key and the trees cached", trees["key"], deb["key"], trees["paths"])
 	}
 	// A new Debian kernel is a new key, so that it is saved once downloaded.
 	if next := key(map[string]string{"VMTEST_KERNEL": "debian", "VMTEST_CACHE_KEY": "mine", "FAKE_DEBIAN_KERNEL": "linux-image-6.1.0-58-amd64"}); next["key"] == deb["key"] {
