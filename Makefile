@@ -104,3 +104,9 @@ actionlint:
 	@if command -v shellcheck >/dev/null; then \
 		cd .github/action && shellcheck -x *.sh; \
 	else echo "shellcheck not installed (apt-get install shellcheck): the action's scripts were not checked"; fi
+
+# make test lints the action too, and deps installs what its linting and
+# its scripts' tests need (internal/actiontest fails without them under
+# VMTEST_E2E_REQUIRE=1). Prerequisites given here are added to those above.
+DEPS += shellcheck jq
+test: actionlint
