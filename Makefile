@@ -92,3 +92,21 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# The GitHub Action (action.yml) and the workflows: actionlint, pinned as a
+# tool in go.mod so that it runs offline, checks the workflows and, through
+# `uses: ./`, their with: keys against action.yml's inputs (shellcheck on
+# their run: blocks when it is installed); shellcheck checks the action's
+# scripts. internal/actiontest does the same and more under go test.
+.PHONY: actionlint
+actionlint:
+	$(GO) tool actionlint .github/workflows/*.yml .github/action/examples/*.yml
+	@if command -v shellcheck >/dev/null; then \
+		cd .github/action && shellcheck -x *.sh; \
+	else echo "shellcheck not installed (apt-get install shellcheck): the action's scripts were not checked"; fi
+
+# make test lints the action too, and deps installs what its linting and
+# its scripts' tests need (internal/actiontest fails without them under
+# VMTEST_E2E_REQUIRE=1). Prerequisites given here are added to those above.
+DEPS += shellcheck jq
+test: actionlint

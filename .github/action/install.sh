@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the vmtest binary the action runs: from the action's own checkout
+# (the ref in `uses: vmtest/vmtest@REF`) when VMTEST_VERSION is empty, else
+# `go install github.com/vmtest/vmtest/cmd/vmtest@VMTEST_VERSION` (a tag, a
+# commit or a branch, through the Go module proxy). Static (CGO_ENABLED=0):
+# the same binary is the guest's agent.
+#
+# Environment: VMTEST_VERSION, GITHUB_ACTION_PATH (the action's checkout),
+# RUNNER_TEMP. Outputs: bin (the binary's path).
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+dir="${RUNNER_TEMP:-/tmp}/vmtest-bin"
+mkdir -p "$dir"
+export CGO_ENABLED=0
+if [ -z "${VMTEST_VERSION:-}" ]; then
+	src="${GITHUB_ACTION_PATH:?GITHUB_ACTION_PATH is not set: run this inside a GitHub Actions step}"
+	(cd "$src" && go build -trimpath -o "$dir/vmtest" ./cmd/vmtest)
+else
+	GOBIN="$dir" go install -trimpath "github.com/vmtest/vmtest/cmd/vmtest@$VMTEST_VERSION"
+fi
+"$dir/vmtest" --help >/dev/null 2>&1 || {
+	echo "::error title=vmtest::the vmtest binary built in $dir does not run"
+	exit 3
+}
+vmtest_output bin "$dir/vmtest"
