@@ -13,7 +13,7 @@ BIN     := bin/vmtest
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # qemu-system-x86 boots the guests; the rest builds kernels (vmtest build)
 # and fetches Debian's kernel and source packages.
-DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates chromium libxml2-utils python3
+DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates chromium libxml2-utils python3 shellcheck jq
 GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
 
 .PHONY: all deps build run lint cross test test-kernels compare bench clean
@@ -73,7 +73,7 @@ cross:
 # Lint and cross builds first (fast, and they need nothing installed);
 # then the unit tests under the race detector (-short leaves out whatever
 # boots a kernel); then every test, end-to-end ones included.
-test: lint cross deps build test-kernels
+test: lint cross deps build test-kernels actionlint
 	$(GO) test -race -short -timeout 15m ./...
 	VMTEST_E2E_REQUIRE=1 $(GO) test -timeout 45m ./...
 
@@ -104,9 +104,3 @@ actionlint:
 	@if command -v shellcheck >/dev/null; then \
 		cd .github/action && shellcheck -x *.sh; \
 	else echo "shellcheck not installed (apt-get install shellcheck): the action's scripts were not checked"; fi
-
-# make test lints the action too, and deps installs what its linting and
-# its scripts' tests need (internal/actiontest fails without them under
-# VMTEST_E2E_REQUIRE=1). Prerequisites given here are added to those above.
-DEPS += shellcheck jq
-test: actionlint
