@@ -101,7 +101,7 @@ func TestRunKVMFallback(t *testing.T) {
 // TestRunInterrupted: SIGINT mid-run is status interrupted and exit 130,
 // QEMU is gone within a second, and the result directory is whole, with
 // the cases that ran and the rest as not run, in result.json and in
-// results.ktap.
+// stream.ktap.
 func TestRunInterrupted(t *testing.T) {
 	needVMs(t)
 	k := debianKernel(t)
@@ -155,11 +155,11 @@ func TestRunInterrupted(t *testing.T) {
 		}
 	}
 	if n := ktapCases(t, out); n != len(r.Cases) {
-		t.Errorf("results.ktap lists %d cases, result.json %d", n, len(r.Cases))
+		t.Errorf("stream.ktap lists %d cases, result.json %d", n, len(r.Cases))
 	}
 }
 
-// TestRunCrashReport: after a panic, results.ktap lists every case (the
+// TestRunCrashReport: after a panic, stream.ktap lists every case (the
 // ones the guest never reached as not ok, not run: crashed), result.json
 // has a one-line title, and the excerpt holds kernel lines only.
 func TestRunCrashReport(t *testing.T) {
@@ -178,18 +178,18 @@ func TestRunCrashReport(t *testing.T) {
 		t.Errorf("crash excerpt holds firmware output:\n%q", r.Crash)
 	}
 	if n := ktapCases(t, out); n != len(r.Cases) || n == 0 {
-		t.Errorf("results.ktap lists %d cases, result.json %d", n, len(r.Cases))
+		t.Errorf("stream.ktap lists %d cases, result.json %d", n, len(r.Cases))
 	}
-	ktapText, _ := os.ReadFile(filepath.Join(out, "results.ktap"))
+	ktapText, _ := os.ReadFile(filepath.Join(out, "stream.ktap"))
 	if !bytes.Contains(ktapText, []byte("# ERROR not run: crashed")) {
-		t.Errorf("results.ktap has no 'not run: crashed' line:\n%s", ktapText)
+		t.Errorf("stream.ktap has no 'not run: crashed' line:\n%s", ktapText)
 	}
 }
 
-// ktapCases counts the test lines in a result directory's results.ktap.
+// ktapCases counts the test lines in a result directory's stream.ktap.
 func ktapCases(t *testing.T, dir string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "results.ktap"))
+	b, err := os.ReadFile(filepath.Join(dir, "stream.ktap"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func TestRunDebianKernel(t *testing.T) {
 	if wantShm(t) && !strings.HasPrefix(r.Guest["channel"], "ivshmem") {
 		t.Errorf("result channel %q, want shared memory (ivshmem)", r.Guest["channel"])
 	}
-	for _, f := range []string{"result.json", "results.ktap", "console.log", "qemu-cmdline.sh"} {
+	for _, f := range []string{"result.json", "results.ktap", "stream.ktap", "junit.xml", "kcidb.json", "report.html", "summary.md", "console.log", "qemu-cmdline.sh"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("result directory lacks %s", f)
 		}
@@ -181,7 +181,7 @@ func TestRunExecRunner(t *testing.T) {
 }
 
 // TestRerunScript: qemu-cmdline.sh boots the same VM again without vmtest
-// and leaves a complete, fresh KTAP stream in results.ktap (through the
+// and leaves a complete, fresh KTAP stream in stream.ktap (through the
 // debug port: the shared-memory channel needs vmtest to copy it).
 func TestRerunScript(t *testing.T) {
 	needVMs(t)
@@ -198,7 +198,7 @@ func TestRerunScript(t *testing.T) {
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) {
 		t.Fatalf("qemu-cmdline.sh: %v\n%s", err, o)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "results.ktap"))
+	b, err := os.ReadFile(filepath.Join(out, "stream.ktap"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestRerunScript(t *testing.T) {
 	}
 	want, _ := catalog.Select([]string{"clone3/plain/*"})
 	if strings.Count(string(b), "KTAP version") != 1 || !p.Done || len(p.Cases) != len(want) {
-		t.Errorf("re-run results.ktap: %d headers, done %v, %d cases (want 1, true, %d):\n%s", strings.Count(string(b), "KTAP version"), p.Done, len(p.Cases), len(want), b)
+		t.Errorf("re-run stream.ktap: %d headers, done %v, %d cases (want 1, true, %d):\n%s", strings.Count(string(b), "KTAP version"), p.Done, len(p.Cases), len(want), b)
 	}
 	if !strings.HasPrefix(p.Info["channel"], "debugcon") {
 		t.Errorf("re-run channel %q, want the debug port", p.Info["channel"])

@@ -25,6 +25,9 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
+	if err := rf.checkReports(); err != nil {
+		return reportErr(stderr, "vmtest compare", err)
+	}
 	var refs [2]*run.KernelRef
 	for i, a := range [][2]string{{"base", *baseArg}, {"kernel", *patchedArg}} {
 		ref, err := run.ParseKernel(a[0], a[1], true)
@@ -33,9 +36,15 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		refs[i] = ref
 	}
+	progress, stopProgress := liveProgress(ctx, stderr)
+	defer stopProgress()
+	ro := rf.options()
+	reports := rf.reporter(nil)
+	ro.Reporter = reports
 	rep, err := compare.Run(ctx, refs[0], refs[1], compare.Options{
-		Run: rf.options(), Out: *out, Force: *force, Jobs: rf.jobs, Confirm: confirm, Progress: stderr,
+		Run: ro, Out: *out, Force: *force, Jobs: rf.jobs, Confirm: confirm, Progress: progress, Report: reports.Comparison,
 	})
+	stopProgress()
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			fmt.Fprintf(stderr, "vmtest compare: %v\n", err)

@@ -74,7 +74,8 @@ func flagNames(t *testing.T, cmd string) []string {
 }
 
 // TestCompareTakesRunFlags: every flag of `vmtest run` is one of `vmtest
-// compare` but --repeat, whose counterpart there is --confirm.
+// compare` but --repeat, whose counterpart there is --confirm, and --shard,
+// a slice of one run (compare accepts merged results as either side).
 func TestCompareTakesRunFlags(t *testing.T) {
 	runFlags, cmpFlags := flagNames(t, "run"), flagNames(t, "compare")
 	if len(runFlags) < 15 {
@@ -86,8 +87,8 @@ func TestCompareTakesRunFlags(t *testing.T) {
 			missing = append(missing, f)
 		}
 	}
-	if strings.Join(missing, " ") != "repeat" {
-		t.Errorf("run flags compare lacks: %v, want only repeat", missing)
+	if strings.Join(missing, " ") != "repeat shard" {
+		t.Errorf("run flags compare lacks: %v, want only repeat and shard", missing)
 	}
 }
 

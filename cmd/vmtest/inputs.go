@@ -36,6 +36,8 @@ var fieldFlags = map[string]string{
 	"tree":         "--tree",
 	"config":       "--config",
 	"patch":        "--patch",
+	"shard":        "--shard",
+	"kcidb origin": "--kcidb-origin",
 }
 
 // describe is err as the command line shows it: the bad input's field

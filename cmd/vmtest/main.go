@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/vmtest/vmtest/guest/agent"
+	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/catalog"
@@ -57,6 +58,7 @@ commands:
   matrix   list the matrix's cases without booting
   build    build a bzImage from a kernel tree, config fragment and patches
   compare  run base and patched kernels side by side and classify what changed
+  merge    join the result directories of run --shard K/N into one
   doctor   what vmtest finds on this host: QEMU, the KVM verdict, caches, build tools
 
 Run 'vmtest COMMAND -h' for a command's flags.
@@ -79,6 +81,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdBuild(ctx, args[1:], stdout, stderr)
 	case "compare":
 		return cmdCompare(ctx, args[1:], stdout, stderr)
+	case "merge":
+		return cmdMerge(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
@@ -115,14 +119,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	repeat := 1
 	fs.Var(countFlag{&repeat, 1}, "repeat", "boot `N` times, one fresh VM after another, and report each case's pass count (--out gets one result directory per boot and "+run.RepeatFile+")")
 	jsonOut := fs.Bool("json", false, "print result.json (repeat.json with --repeat) to stdout instead of the table")
+	var shard catalog.Shard
+	fs.Func("shard", "run only slice `K/N` of the selected cases (balanced by recorded durations, the same on every machine); join the slices' results with vmtest merge", func(s string) (err error) {
+		shard, err = catalog.ParseShard(s)
+		return err
+	})
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
 	o := rf.options()
-	o.Kernel, o.Out = *kernel, *out
-	o.Progress = stderr
+	o.Kernel, o.Out, o.Shard = *kernel, *out, shard
+	progress, stopProgress := liveProgress(ctx, stderr)
+	defer stopProgress()
+	o.Progress = progress
 	// Every flag is checked before a kernel is downloaded, built or booted.
 	if err := o.Check(); err != nil {
+		return reportErr(stderr, "vmtest run", err)
+	}
+	if err := rf.checkReports(); err != nil {
 		return reportErr(stderr, "vmtest run", err)
 	}
 	if err := run.CheckOut(o.Out, *force); err != nil {
@@ -132,9 +146,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return reportErr(stderr, "vmtest run", err)
 	}
-	if o.Kernel, _, err = ref.Obtain(ctx, run.ObtainOptions{CacheDir: o.CacheDir, Jobs: rf.jobs, Progress: func(l string) { fmt.Fprintln(stderr, "build: "+l) }}); err != nil {
+	var manifest *kbuild.Manifest
+	if o.Kernel, manifest, err = ref.Obtain(ctx, run.ObtainOptions{CacheDir: o.CacheDir, Jobs: rf.jobs, Progress: func(l string) { fmt.Fprintln(progress, "build: "+l) }}); err != nil {
 		return obtainErr(ctx, stderr, "vmtest run", err)
 	}
+	o.Reporter = rf.reporter(manifest)
 	p, err := run.Prepare(o)
 	if err != nil {
 		return reportErr(stderr, "vmtest run", err)
@@ -143,6 +159,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runRepeat(ctx, p, repeat, *jsonOut, stdout, stderr)
 	}
 	res, err := p.Run(ctx)
+	stopProgress()
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "vmtest run: interrupted before the VM started")

@@ -35,6 +35,7 @@ import (
 	"github.com/vmtest/vmtest/guest/ivshmem"
 	"github.com/vmtest/vmtest/guest/kmsg"
 	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
@@ -49,6 +50,7 @@ type config struct {
 	Jobs        int
 	Exec        bool
 	Runner      contract.Runner
+	Shard       catalog.Shard
 }
 
 // parseCmdline extracts the agent's parameters from /proc/cmdline text.
@@ -85,6 +87,12 @@ func parseCmdline(cmdline string) (config, error) {
 				return c, fmt.Errorf("bad %s: %w", contract.ParamRunner, err)
 			}
 			c.Runner = r
+		case contract.ParamShard:
+			s, err := catalog.ParseShard(v)
+			if err != nil {
+				return c, fmt.Errorf("bad %s: %w", contract.ParamShard, err)
+			}
+			c.Shard = s
 		case contract.ParamJobs:
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -155,7 +163,7 @@ func run(ctx context.Context, cfg config, out io.Writer, logf func(string, ...an
 	if cfg.Exec {
 		return runExec(ctx, cfg, out)
 	}
-	cases, err := matrix.Select(cfg.Cases)
+	cases, err := selectCases(cfg)
 	if err != nil {
 		// The host validates patterns before booting; this is a safety net.
 		w := ktap.NewWriter(out, 0)
@@ -482,4 +490,28 @@ func hangForever() {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// selectCases is the host's selection: the cases matching the patterns,
+// then the shard's slice of them, cut exactly as the host cut it.
+func selectCases(cfg config) ([]matrix.Case, error) {
+	cases, err := matrix.Select(cfg.Cases)
+	if err != nil || cfg.Shard.Whole() {
+		return cases, err
+	}
+	infos := make([]catalog.Info, len(cases))
+	for i, c := range cases {
+		infos[i] = c.Info()
+	}
+	in := map[string]bool{}
+	for _, c := range cfg.Shard.Pick(infos) {
+		in[c.ID] = true
+	}
+	var out []matrix.Case
+	for _, c := range cases {
+		if in[c.ID] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }

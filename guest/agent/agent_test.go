@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/guest/matrix"
+	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
 )
 
@@ -26,6 +27,8 @@ func TestParseCmdline(t *testing.T) {
 		{"vmtest.case_timeout=-1s", config{}, "case_timeout"},
 		{"vmtest.jobs=0", config{}, "jobs"},
 		{"vmtest.runner=fork", config{}, "runner"},
+		{"vmtest.shard=2/4", config{ResultsTTY: "ttyS1", CaseTimeout: time.Minute, Runner: contract.RunnerProxy, Shard: catalog.Shard{K: 2, N: 4}}, ""},
+		{"vmtest.shard=5/4", config{}, "shard"},
 	} {
 		got, err := parseCmdline(tc.cmdline)
 		if tc.err != "" {
@@ -36,6 +39,39 @@ func TestParseCmdline(t *testing.T) {
 		}
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("parseCmdline(%q) = %+v, %v; want %+v", tc.cmdline, got, err, tc.want)
+		}
+	}
+}
+
+// TestSelectCasesShard: the agent cuts a shard exactly as the host does
+// (catalog.Shard.Pick over the same selection), so the host's list of
+// expected cases and the guest's run agree.
+func TestSelectCasesShard(t *testing.T) {
+	for _, patterns := range [][]string{nil, {"set_tid/nested/*", "clone3/**"}} {
+		host, err := catalog.Select(patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for k := 1; k <= 3; k++ {
+			sh := catalog.Shard{K: k, N: 3}
+			got, err := selectCases(config{Cases: patterns, Shard: sh})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := sh.Pick(host)
+			if len(got) != len(want) {
+				t.Fatalf("shard %v of %q: guest %d cases, host %d", sh, patterns, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].ID != want[i].ID {
+					t.Errorf("shard %v case %d: guest %s, host %s", sh, i, got[i].ID, want[i].ID)
+				}
+			}
+			total += len(got)
+		}
+		if total != len(host) {
+			t.Errorf("%q: shards hold %d cases, the selection %d", patterns, total, len(host))
 		}
 	}
 }

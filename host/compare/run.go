@@ -40,6 +40,10 @@ type Options struct {
 	// Progress receives the builds' and the VMs' progress, one line at a
 	// time, each prefixed with its side; nil discards.
 	Progress io.Writer
+	// Report, when set, writes further files (the CI formats) into the
+	// staged comparison directory once comparison.json is there; each
+	// side's directory gets Run.Reporter's.
+	Report func(dir string) error
 
 	// boot runs one VM; nil is bootVM. Tests script the VMs with it.
 	boot func(context.Context, *vm) (*run.Result, error)
@@ -239,6 +243,11 @@ func Run(ctx context.Context, base, patched *run.KernelRef, o Options) (*Report,
 		os.WriteFile(filepath.Join(stage, MarkdownFile), md.Bytes(), 0o644))
 	if err != nil {
 		return nil, fmt.Errorf("write the comparison: %w", err)
+	}
+	if o.Report != nil {
+		if err := o.Report(stage); err != nil {
+			return nil, fmt.Errorf("write the reports: %w", err)
+		}
 	}
 	if err := run.Commit(stage, outDir); err != nil {
 		return nil, err

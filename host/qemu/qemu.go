@@ -26,9 +26,9 @@ const (
 
 // File names inside the run directory.
 const (
-	ConsoleLog  = "console.log"  // first serial port: the kernel console
-	ResultsFile = "results.ktap" // the KTAP stream, whichever channel carried it
-	QMPSocket   = "qmp.sock"     // QMP control socket
+	ConsoleLog  = "console.log" // first serial port: the kernel console
+	ResultsFile = "stream.ktap" // the guest's KTAP stream, whichever channel carried it (results.ktap is the nested document host/formats makes of it)
+	QMPSocket   = "qmp.sock"    // QMP control socket
 )
 
 // Config describes one VM.

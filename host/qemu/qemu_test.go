@@ -37,7 +37,7 @@ func TestArgsDefault(t *testing.T) {
 		"-no-reboot",
 		"-chardev", "file,id=console,path=console.log",
 		"-serial", "chardev:console",
-		"-chardev", "file,id=results,path=results.ktap,mux=on,append=on",
+		"-chardev", "file,id=results,path=stream.ktap,mux=on,append=on",
 		"-serial", "chardev:results",
 		"-device", "isa-debugcon,iobase=0xe9,chardev=results",
 		"-qmp", "unix:qmp.sock,server=on,wait=off",
@@ -152,10 +152,10 @@ func TestArgsOptions(t *testing.T) {
 			// the host copies from.
 			devices := []string{"isa-debugcon,iobase=0xe9,chardev=results", "isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic"}
 			if tt.shm == "" {
-				check("-chardev", "file,id=console,path=console.log", "file,id=results,path=results.ktap,mux=on")
+				check("-chardev", "file,id=console,path=console.log", "file,id=results,path=stream.ktap,mux=on")
 				check("-object")
 			} else {
-				check("-chardev", "file,id=console,path=console.log", "file,id=results,path=results.ktap,mux=on,append=on")
+				check("-chardev", "file,id=console,path=console.log", "file,id=results,path=stream.ktap,mux=on,append=on")
 				devices = append(devices, "ivshmem-plain,memdev=results-mem")
 				check("-object", "memory-backend-file,id=results-mem,size=16777216,mem-path="+tt.shm+",share=on")
 			}

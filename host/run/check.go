@@ -1,6 +1,7 @@
 package run
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -44,6 +45,14 @@ func (o Options) check() (checked, error) {
 	}
 	if c.cases, err = catalog.Select(o.Cases); err != nil {
 		return c, inputerr.Wrap(err)
+	}
+	if !o.Shard.Whole() {
+		if o.Shard.K < 1 || o.Shard.K > o.Shard.N {
+			return c, inputerr.New("shard", o.Shard.String(), errors.New("want K/N with 1 ≤ K ≤ N"))
+		}
+		if c.cases = o.Shard.Pick(c.cases); len(c.cases) == 0 {
+			return c, inputerr.New("shard", o.Shard.String(), fmt.Errorf("is empty: the selection has fewer cases than shards"))
+		}
 	}
 	// The typed options can still hold any string: a library caller's.
 	if _, err := qemu.ParseAccelMode(string(o.Accel)); err != nil {

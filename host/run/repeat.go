@@ -124,6 +124,11 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 	if err := writeJSON(filepath.Join(stage, RepeatFile), rr); err != nil {
 		return nil, err
 	}
+	if r := p.opts.Reporter; r != nil && len(runs) > 0 {
+		if err := r.Repeat(stage, rr, runs); err != nil {
+			return nil, fmt.Errorf("write the reports: %w", err)
+		}
+	}
 	if err := Commit(stage, out); err != nil {
 		return nil, err
 	}

@@ -44,7 +44,10 @@ type Options struct {
 	Debug contract.DebugMode
 	// Runner is how the agent gives cases their namespaces; "" is the
 	// agent's default.
-	Runner   contract.Runner
+	Runner contract.Runner
+	// Shard, unless whole, runs only that slice of the selected cases
+	// (catalog.Shard.Pick); vmtest merge joins the slices' results.
+	Shard    catalog.Shard
 	Timeouts Timeouts
 	// VerboseConsole keeps the kernel's whole boot log in console.log.
 	VerboseConsole bool
@@ -56,6 +59,19 @@ type Options struct {
 	Exec []string
 	// Progress receives one line per event; nil discards.
 	Progress io.Writer
+	// Reporter, when set, writes further files (the CI formats of
+	// host/formats) into each result directory while it is still staged,
+	// so that the directory appears whole.
+	Reporter Reporter
+}
+
+// Reporter writes files derived from a result into its staged directory.
+type Reporter interface {
+	// Run is called with a finished run's directory and result.
+	Run(dir string, res *Result) error
+	// Repeat is called with a repeated run's top directory, its summary
+	// and the boots' results in order.
+	Repeat(dir string, rr *RepeatResult, runs []*Result) error
 }
 
 // Timeouts bound each phase. Zero values get defaults scaled for the
@@ -140,6 +156,11 @@ type Result struct {
 		TotalMS    float64   `json:"total_ms"`
 		GuestSumMS float64   `json:"guest_case_sum_ms"`
 	} `json:"timings"`
+	// Shard is the slice of the selection this run ran (run --shard);
+	// absent for a whole run. Merged holds the shards a merged result
+	// (vmtest merge) was made of.
+	Shard   *catalog.Shard         `json:"shard,omitempty"`
+	Merged  []catalog.Shard        `json:"merged,omitempty"`
 	Summary map[result.Outcome]int `json:"summary"`
 	Cases   []result.Case          `json:"cases"`
 }
@@ -201,6 +222,10 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 		progress = io.Discard
 	}
 	res := &Result{RunID: time.Now().UTC().Format("20060102-150405") + "-" + sanitize(p.kinfo.Release)}
+	if !opts.Shard.Whole() {
+		sh := opts.Shard
+		res.Shard = &sh
+	}
 	res.Timings.StartedAt = time.Now().UTC()
 	absKernel, _ := filepath.Abs(opts.Kernel)
 	res.Kernel.Path, res.Kernel.Version, res.Kernel.Release = absKernel, p.kinfo.Version, p.kinfo.Release
@@ -274,6 +299,12 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 				fmt.Fprintf(progress, "warning: %v\n", err)
 			}
 		}
+		if opts.Reporter != nil {
+			if err := opts.Reporter.Run(stage, res); err != nil {
+				os.RemoveAll(stage)
+				return nil, fmt.Errorf("write the reports: %w", err)
+			}
+		}
 		if err := Commit(stage, out); err != nil {
 			os.RemoveAll(stage)
 			return nil, err
@@ -336,6 +367,9 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	params := []string{contract.ParamResults + "=" + contract.ResultsTTY, fmt.Sprintf("%s=%s", contract.ParamCaseTimeout, to.Case)}
 	if len(opts.Cases) > 0 {
 		params = append(params, contract.ParamCases+"="+strings.Join(opts.Cases, ","))
+	}
+	if !opts.Shard.Whole() {
+		params = append(params, contract.ParamShard+"="+opts.Shard.String())
 	}
 	if opts.Debug != contract.DebugNone {
 		params = append(params, contract.ParamDebug+"="+string(opts.Debug))

@@ -40,7 +40,10 @@ func Duration(id string) float64 {
 }
 
 // Shard is one slice K of N (1 ≤ K ≤ N) of a case selection.
-type Shard struct{ K, N int }
+type Shard struct {
+	K int `json:"k"`
+	N int `json:"n"`
+}
 
 // ParseShard reads "K/N".
 func ParseShard(s string) (Shard, error) {

@@ -31,6 +31,9 @@ const (
 	ParamExec = "vmtest.exec"
 	// ParamRunner is a Runner: how cases get their namespaces.
 	ParamRunner = "vmtest.runner"
+	// ParamShard is K/N: run only slice K of N of the selected cases, cut
+	// by internal/catalog's Shard.Pick on both sides.
+	ParamShard = "vmtest.shard"
 )
 
 // The guest's serial ports. QEMU's first UART is the kernel console; the
