@@ -29,6 +29,11 @@ var files embed.FS
 
 var page = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
 	"seconds": func(ms float64) string { return fmt.Sprintf("%.1f s", ms/1000) },
+	// breakable lets a case ID wrap only after its slashes: a narrow
+	// column then shows set_tid/nested/ on one line, not "set_ti" on one.
+	"breakable": func(id string) template.HTML {
+		return template.HTML(strings.ReplaceAll(template.HTMLEscapeString(id), "/", "/<wbr>"))
+	},
 }).ParseFS(files, "page.html.tmpl"))
 
 // RunPage is what a run's page shows.
