@@ -412,3 +412,38 @@ func TestHostTSCKHz(t *testing.T) {
 		t.Errorf("HostTSCKHz over 5 ms = %d kHz, over 20 ms = %d kHz: want two equal, nonzero measurements", a, b)
 	}
 }
+
+func TestOutputCachedPerBinary(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "qemu-system-x86_64")
+	count := filepath.Join(dir, "count")
+	write := func(version string) {
+		os.WriteFile(bin, []byte("#!/bin/sh\necho x >> "+count+"\necho 'QEMU emulator version "+version+"'\n"), 0o755)
+	}
+	calls := func() int {
+		b, _ := os.ReadFile(count)
+		return strings.Count(string(b), "x")
+	}
+	write("9.0.0")
+	ctx := context.Background()
+	for range 3 {
+		if v := Version(ctx, bin); v != "QEMU emulator version 9.0.0" {
+			t.Fatalf("Version = %q", v)
+		}
+	}
+	if n := calls(); n != 1 {
+		t.Errorf("QEMU asked %d times for its version, want once", n)
+	}
+	// A new binary is asked again.
+	write("10.1.0")
+	if v := Version(ctx, bin); v != "QEMU emulator version 10.1.0" || calls() != 2 {
+		t.Errorf("after an upgrade: Version = %q after %d calls, want 10.1.0 after 2", v, calls())
+	}
+	// A failure is not cached.
+	os.WriteFile(bin, []byte("#!/bin/sh\necho x >> "+count+"\nexit 1\n"), 0o755)
+	Version(ctx, bin)
+	Version(ctx, bin)
+	if n := calls(); n != 4 {
+		t.Errorf("a failing QEMU was asked %d times in all, want 4", n)
+	}
+}
