@@ -61,7 +61,9 @@ func kernel(t *testing.T, pvh bool) (path, sum string) {
 func fakeQEMU(t *testing.T, body string) (bin, calls string) {
 	dir := t.TempDir()
 	bin, calls = filepath.Join(dir, "qemu-system-x86_64"), filepath.Join(dir, "calls")
-	os.WriteFile(bin, []byte("#!/bin/sh\necho \"$*\" >> "+calls+"\n"+body+"\n"), 0o755)
+	os.WriteFile(bin, []byte(`#!/bin/sh
+case "$*" in *"-device help"*) echo 'name "ivshmem-plain", bus PCI'; exit 0 ;; esac
+echo "$*" >> `+calls+"\n"+body+"\n"), 0o755)
 	return bin, calls
 }
 
@@ -76,6 +78,19 @@ const (
 	hangs   = `exec sleep 30`
 	broken  = `echo 'qemu-system-x86_64: -machine microvm: unsupported machine type' >&2; exit 1`
 )
+
+// TestMain keeps what the fake QEMUs say about themselves out of the
+// user's cache (host/qemu caches it per binary).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vmtest-fastboot-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 func TestPlan(t *testing.T) {
 	tests := []struct {
@@ -113,7 +128,8 @@ func TestPlan(t *testing.T) {
 			}
 			probe := callLines(t, calls)
 			if len(probe) != 1 || !strings.Contains(probe[0], "-machine microvm,accel=kvm") || !strings.Contains(probe[0], "-kernel "+wantKernel+" ") ||
-				!strings.Contains(probe[0], "vmtest.case="+probeCase+" acpi=off") || !strings.Contains(probe[0], "-initrd /i.cpio") {
+				!strings.Contains(probe[0], "vmtest.case="+probeCase+" acpi=off") || !strings.Contains(probe[0], "-initrd /i.cpio") ||
+				!strings.Contains(probe[0], ",pcie=on ") || !strings.Contains(probe[0], "-device ivshmem-plain,memdev=results-mem") {
 				t.Errorf("probe boot: %q", probe)
 			}
 			// The verdict is cached: a second plan boots nothing.

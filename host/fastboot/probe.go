@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/internal/contract"
+	"github.com/vmtest/vmtest/internal/shmlog"
 )
 
 // probeCase is a case pattern no case matches: the agent then writes its
@@ -44,8 +45,21 @@ func (p Planner) probe(ctx context.Context, kernel string, tscKHz int) verdict {
 		return v
 	}
 	defer os.RemoveAll(dir)
+	// The shared-memory channel as a run has it, so that the probe
+	// meets the same devices (microvm's PCIe among them).
+	var region *shmlog.Reader
+	shm := ""
+	if qemu.HasDevice(ctx, p.QEMU, "ivshmem-plain") {
+		path := filepath.Join(dir, "results.shm")
+		if shmlog.Create(path, contract.ResultsShmSize) == nil {
+			if region, err = shmlog.Open(path); err == nil {
+				defer region.Close()
+				shm = path
+			}
+		}
+	}
 	cfg := qemu.New(kernel, p.Initramfs, qemu.WithBinary(p.QEMU), qemu.WithAccel(p.Accel),
-		qemu.WithMachine(qemu.Microvm), qemu.WithTSCKHz(tscKHz),
+		qemu.WithMachine(qemu.Microvm), qemu.WithTSCKHz(tscKHz), qemu.WithResultsShm(shm),
 		qemu.WithAppend(append([]string{contract.ParamResults + "=" + contract.ResultsTTY, contract.ParamCases + "=" + probeCase}, p.Append...)...))
 	argv := cfg.Args()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -64,9 +78,15 @@ func (p Planner) probe(ctx context.Context, kernel string, tscKHz int) verdict {
 	results := filepath.Join(dir, qemu.ResultsFile)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	var stream []byte // what arrived through shared memory
 	header := func() bool {
+		if region != nil {
+			if b, err := region.Next(); err == nil {
+				stream = append(stream, b...)
+			}
+		}
 		b, _ := os.ReadFile(results)
-		return bytes.Contains(b, []byte("KTAP version 1\n"))
+		return bytes.Contains(append(b, stream...), []byte("KTAP version 1\n"))
 	}
 	for {
 		select {
