@@ -32,7 +32,7 @@ args=(); probe=; kvm=
 for a; do
 	case "$a" in
 	-bios) probe=1 ;;
-	pc,accel=kvm) kvm=1; a=pc,accel=tcg ;;
+	pc,accel=kvm|microvm,accel=kvm*) kvm=1; a=${a/accel=kvm/accel=tcg} ;;
 	host) a=max ;;
 	esac
 	args+=("$a")

@@ -51,6 +51,10 @@ func Open(dir string) (*Channel, error) {
 		if id(path, "vendor") != contract.IvshmemVendorID || id(path, "device") != contract.IvshmemDeviceID {
 			continue
 		}
+		// On a machine without PCI firmware (microvm) nothing has
+		// turned the device's memory decoding on, and with no driver to
+		// do it the BAR reads as zeros: enable it (on pc a no-op).
+		os.WriteFile(filepath.Join(path, "enable"), []byte("1"), 0)
 		mem, err := mapBAR(filepath.Join(path, "resource2"))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ivshmem %s: %w", d.Name(), err))

@@ -96,9 +96,14 @@ type Manifest struct {
 	Toolchain     string      `json:"toolchain"`
 	BzImage       string      `json:"bzimage"`
 	BzImageSHA256 string      `json:"bzimage_sha256"`
-	Log           string      `json:"log"`
-	BuiltAt       time.Time   `json:"built_at"`
-	BuildSeconds  float64     `json:"build_seconds"`
+	// Vmlinux is the uncompressed kernel built with the bzImage, kept so
+	// that runs boot it through PVH without decompressing anything
+	// (host/vmlinux looks for it by these two fields) and so that gdb
+	// has its symbols. Entries from before it was kept have none.
+	Vmlinux      string    `json:"vmlinux,omitempty"`
+	Log          string    `json:"log"`
+	BuiltAt      time.Time `json:"built_at"`
+	BuildSeconds float64   `json:"build_seconds"`
 	// Cached is true when this call found the kernel already built.
 	Cached bool `json:"-"`
 }
@@ -654,7 +659,7 @@ func runLogged(ctx context.Context, dir string, log io.Writer, name string, args
 	return nil
 }
 
-// install copies the bzImage, config, log and manifest into the output
+// install copies the bzImage, vmlinux, config, log and manifest into the output
 // directory through a temporary one, so a cached entry is always whole.
 func install(in *inputs, out, obj string, config []byte, logPath string, start time.Time) (*Manifest, error) {
 	img, err := os.ReadFile(filepath.Join(obj, "arch", "x86", "boot", "bzImage"))
@@ -666,6 +671,11 @@ func install(in *inputs, out, obj string, config []byte, logPath string, start t
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, err
 	}
+	// vmlinux is bzImage's prerequisite, so a finished build has it.
+	elf, err := os.ReadFile(filepath.Join(obj, "vmlinux"))
+	if err != nil {
+		return nil, &Error{Step: "collect vmlinux", Err: err, Log: logPath}
+	}
 	logData, _ := os.ReadFile(logPath)
 	m := &Manifest{
 		Key:           in.key(),
@@ -676,13 +686,14 @@ func install(in *inputs, out, obj string, config []byte, logPath string, start t
 		Toolchain:     in.toolchain,
 		BzImage:       filepath.Join(out, "bzImage"),
 		BzImageSHA256: sha(img),
+		Vmlinux:       filepath.Join(out, "vmlinux"),
 		Log:           filepath.Join(out, "build.log"),
 		BuiltAt:       start.UTC(),
 		BuildSeconds:  time.Since(start).Seconds(),
 	}
 	m.Source.Path, m.Source.Identity, m.Source.Version = in.tree, in.identity, in.version
 	js, _ := json.MarshalIndent(m, "", "  ")
-	for name, data := range map[string][]byte{"bzImage": img, "config": config, "build.log": logData, "manifest.json": append(js, '\n')} {
+	for name, data := range map[string][]byte{"bzImage": img, "vmlinux": elf, "config": config, "build.log": logData, "manifest.json": append(js, '\n')} {
 		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o644); err != nil {
 			return nil, err
 		}

@@ -45,6 +45,7 @@ bzImage:
 		exit 2; \
 	fi
 	mkdir -p $(O)/arch/x86/boot
+	cat kernel/fork.c > $(O)/vmlinux
 	cat $(O)/.config kernel/fork.c > $(O)/arch/x86/boot/bzImage
 
 mrproper:
@@ -894,6 +895,15 @@ func TestBuildFake(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(out, "config")); got != wantConfig {
 		t.Errorf("installed config =\n%s\nwant\n%s", got, wantConfig)
+	}
+	// The vmlinux the bzImage was made from is kept beside it (runs boot
+	// it through PVH), and the manifest names it.
+	wantELF := strings.Replace(forkC, "int two;", "int TWO;", 1)
+	if m.Vmlinux != filepath.Join(out, "vmlinux") || readFile(t, m.Vmlinux) != wantELF {
+		t.Errorf("vmlinux %s =\n%s\nwant\n%s", m.Vmlinux, readFile(t, m.Vmlinux), wantELF)
+	}
+	if onDisk, err := readManifest(out); err != nil || onDisk.Vmlinux != m.Vmlinux || onDisk.BzImageSHA256 != m.BzImageSHA256 {
+		t.Errorf("manifest.json: %+v, %v; want vmlinux %s", onDisk, err, m.Vmlinux)
 	}
 	if m.ConfigSHA256 != sha([]byte(wantConfig)) || m.BzImageSHA256 != sha([]byte(wantImage)) {
 		t.Errorf("manifest hashes config %s image %s", m.ConfigSHA256, m.BzImageSHA256)

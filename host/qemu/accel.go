@@ -195,11 +195,10 @@ func ThisHost(ctx context.Context, binary string) HostKey {
 	return k
 }
 
-// Version is the first line of `binary --version` ("" if it cannot say).
+// Version is the first line of `binary --version` ("" if it cannot say),
+// cached per binary (see output).
 func Version(ctx context.Context, binary string) string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "--version").Output()
+	out, err := output(ctx, binary, "--version")
 	if err != nil {
 		return ""
 	}

@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
 )
@@ -342,5 +344,106 @@ func TestHasDeviceRealQEMU(t *testing.T) {
 	}
 	if HasDevice(context.Background(), bin, "no-such-device") {
 		t.Errorf("%s claims a device that does not exist", bin)
+	}
+}
+
+func TestArgsMachine(t *testing.T) {
+	const base = "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init"
+	pcDevices := []string{"isa-debugcon,iobase=0xe9,chardev=results", "isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic"}
+	microDevices := append([]string{"isa-serial,chardev=results,index=1"}, pcDevices...)
+	tests := []struct {
+		name    string
+		opts    []Option
+		machine string
+		cpu     string
+		serial  []string
+		devices []string
+		cmdline string
+	}{
+		{"pc ignores the TSC frequency", []Option{WithMachine(PC), WithTSCKHz(2000000)},
+			"pc,accel=tcg", "max", []string{"chardev:console", "chardev:results"}, pcDevices, base + " tsc=reliable quiet"},
+		{"microvm under TCG", []Option{WithMachine(Microvm), WithTSCKHz(2000000)},
+			"microvm,accel=tcg,isa-serial=on", "max", []string{"chardev:console"}, microDevices, base + " tsc=reliable tsc_early_khz=2000000 quiet"},
+		{"microvm under TCG, TSC unknown", []Option{WithMachine(Microvm)},
+			"microvm,accel=tcg,isa-serial=on", "max", []string{"chardev:console"}, microDevices, base + " tsc=reliable quiet"},
+		{"microvm under KVM: the kernel calibrates (kvmclock, an accurate PIT)", []Option{WithMachine(Microvm), WithAccel(KVM), WithTSCKHz(2000000)},
+			"microvm,accel=kvm,isa-serial=on", "host", []string{"chardev:console"}, microDevices, base + " quiet"},
+		{"microvm with shared memory has PCIe", []Option{WithMachine(Microvm), WithAccel(KVM), WithResultsShm("/r.shm")},
+			"microvm,accel=kvm,isa-serial=on,pcie=on", "host", []string{"chardev:console"}, append(microDevices, "ivshmem-plain,memdev=results-mem"), base + " quiet"},
+		{"pc under KVM with shared memory", []Option{WithAccel(KVM), WithResultsShm("/r.shm")},
+			"pc,accel=kvm", "host", []string{"chardev:console", "chardev:results"}, append(pcDevices, "ivshmem-plain,memdev=results-mem"), base + " quiet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			argv := New("vmlinux.elf", "i", tt.opts...).Args()
+			for _, c := range []struct {
+				flag string
+				want []string
+			}{
+				{"-machine", []string{tt.machine}}, {"-cpu", []string{tt.cpu}}, {"-serial", tt.serial},
+				{"-device", tt.devices}, {"-append", []string{tt.cmdline}}, {"-kernel", []string{"vmlinux.elf"}},
+			} {
+				if got := flag(argv, c.flag); !slices.Equal(got, c.want) {
+					t.Errorf("%s = %q, want %q", c.flag, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestHostTSCKHz(t *testing.T) {
+	a, b := HostTSCKHz(5*time.Millisecond), HostTSCKHz(20*time.Millisecond)
+	if !haveRDTSC {
+		if a != 0 {
+			t.Errorf("HostTSCKHz = %d without RDTSC, want 0", a)
+		}
+		return
+	}
+	info, _ := os.ReadFile("/proc/cpuinfo")
+	if !strings.Contains(string(info), " constant_tsc") || !strings.Contains(string(info), " nonstop_tsc") {
+		if a != 0 {
+			t.Errorf("HostTSCKHz = %d on a host without an invariant TSC, want 0", a)
+		}
+		return
+	}
+	// Two windows must agree to a thousandth: that is the precision the
+	// guest's clock gets.
+	if a == 0 || b == 0 || math.Abs(float64(a-b)) > float64(b)/1000 {
+		t.Errorf("HostTSCKHz over 5 ms = %d kHz, over 20 ms = %d kHz: want two equal, nonzero measurements", a, b)
+	}
+}
+
+func TestOutputCachedPerBinary(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "qemu-system-x86_64")
+	count := filepath.Join(dir, "count")
+	write := func(version string) {
+		os.WriteFile(bin, []byte("#!/bin/sh\necho x >> "+count+"\necho 'QEMU emulator version "+version+"'\n"), 0o755)
+	}
+	calls := func() int {
+		b, _ := os.ReadFile(count)
+		return strings.Count(string(b), "x")
+	}
+	write("9.0.0")
+	ctx := context.Background()
+	for range 3 {
+		if v := Version(ctx, bin); v != "QEMU emulator version 9.0.0" {
+			t.Fatalf("Version = %q", v)
+		}
+	}
+	if n := calls(); n != 1 {
+		t.Errorf("QEMU asked %d times for its version, want once", n)
+	}
+	// A new binary is asked again.
+	write("10.1.0")
+	if v := Version(ctx, bin); v != "QEMU emulator version 10.1.0" || calls() != 2 {
+		t.Errorf("after an upgrade: Version = %q after %d calls, want 10.1.0 after 2", v, calls())
+	}
+	// A failure is not cached.
+	os.WriteFile(bin, []byte("#!/bin/sh\necho x >> "+count+"\nexit 1\n"), 0o755)
+	Version(ctx, bin)
+	Version(ctx, bin)
+	if n := calls(); n != 4 {
+		t.Errorf("a failing QEMU was asked %d times in all, want 4", n)
 	}
 }

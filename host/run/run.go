@@ -5,6 +5,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/host/bzimage"
+	"github.com/vmtest/vmtest/host/fastboot"
 	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/internal/catalog"
@@ -136,8 +138,11 @@ type Result struct {
 		Argv    []string `json:"argv"`
 		Dir     string   `json:"dir"`
 	} `json:"qemu"`
-	Accel        string `json:"accel"`
-	AccelWarning string `json:"accel_warning,omitempty"`
+	// Boot says how the kernel booted: its path (pvh-elf or bzimage),
+	// the machine, and why not faster.
+	Boot         *fastboot.Boot `json:"boot,omitempty"`
+	Accel        string         `json:"accel"`
+	AccelWarning string         `json:"accel_warning,omitempty"`
 	// AccelFallback is set when the run started under KVM and ran again
 	// under TCG (Accel), and says why.
 	AccelFallback *AccelFallback `json:"accel_fallback,omitempty"`
@@ -393,10 +398,13 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 		shm = pump.path
 		defer pump.stop() // on every way out; boot stops it first
 	}
-	absKernel := res.Kernel.Path
-	cfg := qemu.New(absKernel, p.initramfs, qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
+	// The uncompressed kernel through PVH and the lightest machine that
+	// works for it, when they can be had (host/fastboot).
+	boot := fastboot.Planner{QEMU: p.qemuBin, CacheDir: cmp.Or(opts.CacheDir, DefaultCacheDir()), Initramfs: p.initramfs, Accel: accel, Append: opts.Append, Progress: progress}.Plan(ctx, res.Kernel.Path, res.Kernel.SHA256)
+	res.Boot = &boot
+	cfg := qemu.New(boot.Kernel, p.initramfs, append(boot.Options(), qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
 		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithResultsShm(shm),
-		qemu.WithAppend(append(append(params, opts.Append...), runnerParam(opts.Runner)...)...))
+		qemu.WithAppend(append(append(params, opts.Append...), runnerParam(opts.Runner)...)...))...)
 	res.QEMU.Argv = cfg.Args()
 	res.QEMU.Dir = out
 	if p.final != "" {
