@@ -117,12 +117,20 @@ func TestBadInput(t *testing.T) {
 		{"build unknown base", []string{"build", "--base", "tinyconf"}, []string{`--base tinyconf: is neither`}},
 		{"build not a tree", []string{"build", "--tree", dir}, []string{"--tree " + dir + ": is not a kernel source tree"}},
 		{"matrix unknown case", []string{"matrix", "--case", "no/such"}, []string{`--case "no/such" matches no case`}},
+		// Shards and their merge.
+		{"shard beyond N", runArgs("--shard", "5/4"), []string{`--shard "5/4": want K/N with 1 ≤ K ≤ N`}},
+		{"shard not K/N", runArgs("--shard", "2"), []string{`--shard "2": want K/N`}},
+		{"empty shard", runArgs("--case", "clone3/plain/ver0", "--shard", "2/2"), []string{`--shard 2/2: is empty`}},
+		{"bad kcidb origin", runArgs("--kcidb-origin", "My CI"), []string{`--kcidb-origin My CI:`, "lowercase"}},
+		{"merge without shards", []string{"merge", "--out", filepath.Join(dir, "m")}, []string{`results: none given`}},
+		{"merge without out", []string{"merge", dir}, []string{`--out: no output directory given`}},
+		{"merge a non-result", []string{"merge", "--out", filepath.Join(dir, "m"), dir}, []string{"results " + dir + ": is not a vmtest result directory"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// An empty cache: a build or a download would show in it.
 			cache := t.TempDir()
 			args := tc.args
-			if args[0] != "matrix" && !slices.Contains(args, "--cache") {
+			if args[0] != "matrix" && args[0] != "merge" && !slices.Contains(args, "--cache") {
 				args = append([]string{args[0], "--cache", cache}, args[1:]...)
 			}
 			start := time.Now()

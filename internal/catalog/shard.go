@@ -51,7 +51,7 @@ func ParseShard(s string) (Shard, error) {
 	k, kerr := strconv.Atoi(ks)
 	n, nerr := strconv.Atoi(ns)
 	if !ok || kerr != nil || nerr != nil || n < 1 || k < 1 || k > n {
-		return Shard{}, fmt.Errorf("shard %q is not K/N with 1 ≤ K ≤ N (e.g. 2/4)", s)
+		return Shard{}, fmt.Errorf("want K/N with 1 ≤ K ≤ N, e.g. 2/4 (got %q)", s)
 	}
 	return Shard{K: k, N: n}, nil
 }
