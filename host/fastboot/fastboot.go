@@ -26,6 +26,7 @@ import (
 
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/host/vmlinux"
+	"github.com/vmtest/vmtest/internal/atomicfile"
 )
 
 // The boot paths Boot.Path names.
@@ -175,7 +176,7 @@ func loadVerdict(path string) (verdict, bool) {
 
 func saveVerdict(path string, v verdict) error {
 	data, _ := json.MarshalIndent(v, "", "  ")
-	if err := writeAtomic(path, append(data, '\n')); err != nil {
+	if err := writeCacheFile(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("cache machine verdict: %w", err)
 	}
 	return nil
@@ -196,28 +197,16 @@ func (p Planner) tscKHz() int {
 	}
 	khz := qemu.HostTSCKHz(0)
 	if khz > 0 {
-		writeAtomic(path, []byte(strconv.Itoa(khz)+"\n")) // a cache: losing it costs 10 ms
+		writeCacheFile(path, []byte(strconv.Itoa(khz)+"\n")) // a cache: losing it costs 10 ms
 	}
 	return khz
 }
 
-// writeAtomic writes data to path through a temporary file and a rename.
-func writeAtomic(path string, data []byte) error {
+// writeCacheFile writes a cache file whole (atomicfile), creating its
+// directory.
+func writeCacheFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	os.Chmod(tmp.Name(), 0o644)
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, data, 0o644)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/kcidb"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/atomicfile"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
 )
@@ -404,14 +405,8 @@ type file struct {
 // a reader never sees half a report.
 func writeFiles(dir string, files []file) error {
 	for _, f := range files {
-		path := filepath.Join(dir, f.name)
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, f.data, 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", f.name, err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("write %s: %w", f.name, err)
+		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			return err
 		}
 	}
 	return nil

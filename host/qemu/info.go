@@ -1,6 +1,8 @@
 package qemu
 
 import (
+	"github.com/vmtest/vmtest/internal/atomicfile"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -49,13 +51,7 @@ func output(ctx context.Context, binary string, args ...string) ([]byte, error) 
 	if cache != "" {
 		// A cache: when it cannot be written, the next run asks again.
 		if os.MkdirAll(filepath.Dir(cache), 0o755) == nil {
-			if tmp, err := os.CreateTemp(filepath.Dir(cache), ".tmp-*"); err == nil {
-				_, werr := tmp.Write(out)
-				if tmp.Close() == nil && werr == nil {
-					os.Rename(tmp.Name(), cache)
-				}
-				os.Remove(tmp.Name())
-			}
+			atomicfile.WriteFile(cache, out, 0o644)
 		}
 	}
 	return out, nil

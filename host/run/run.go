@@ -7,8 +7,6 @@ package run
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +22,7 @@ import (
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
+	"github.com/vmtest/vmtest/internal/digest"
 	"github.com/vmtest/vmtest/internal/inputerr"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
@@ -234,7 +233,7 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	res.Timings.StartedAt = time.Now().UTC()
 	absKernel, _ := filepath.Abs(opts.Kernel)
 	res.Kernel.Path, res.Kernel.Version, res.Kernel.Release = absKernel, p.kinfo.Version, p.kinfo.Release
-	sum, err := fileSHA256(absKernel)
+	sum, err := digest.File(absKernel)
 	if err != nil {
 		return nil, err
 	}
@@ -529,19 +528,6 @@ func sanitize(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("hash kernel: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash kernel: %w", err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // DefaultCacheDir is $XDG_CACHE_HOME/vmtest or ~/.cache/vmtest.

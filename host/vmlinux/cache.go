@@ -1,6 +1,8 @@
 package vmlinux
 
 import (
+	"github.com/vmtest/vmtest/internal/atomicfile"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -150,7 +152,7 @@ func extract(ctx context.Context, path, elfPath string) Image {
 	case err != nil:
 		return note("the payload: %v", err)
 	}
-	if err := writeAtomic(elfPath, elfData); err != nil {
+	if err := writeCacheFile(elfPath, elfData); err != nil {
 		return note("cache uncompressed kernel: %v", err)
 	}
 	img.ELF, img.Entry, img.From = elfPath, entry, "extracted"
@@ -160,32 +162,17 @@ func extract(ctx context.Context, path, elfPath string) Image {
 func save(path string, img Image) error {
 	img.From = ""
 	b, _ := json.MarshalIndent(img, "", "  ")
-	if err := writeAtomic(path, append(b, '\n')); err != nil {
+	if err := writeCacheFile(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("cache boot verdict: %w", err)
 	}
 	return nil
 }
 
-// writeAtomic writes data to path through a temporary file in the same
-// directory and a rename.
-func writeAtomic(path string, data []byte) error {
+// writeCacheFile writes a cache file whole (atomicfile), creating its
+// directory.
+func writeCacheFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, data, 0o644)
 }
