@@ -1,8 +1,6 @@
 package qemu
 
 import (
-	"github.com/vmtest/vmtest/internal/atomicfile"
-
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/vmtest/vmtest/internal/atomicfile"
 )
 
 // output runs binary with args and returns its standard output, cached

@@ -1,8 +1,6 @@
 package vmlinux
 
 import (
-	"github.com/vmtest/vmtest/internal/atomicfile"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/vmtest/vmtest/internal/atomicfile"
 )
 
 // extractorVersion is stored with every cached verdict: a verdict that a
