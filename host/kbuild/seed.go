@@ -1,11 +1,13 @@
 package kbuild
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,6 +109,9 @@ func seed(ctx context.Context, root, work string, in *inputs, log io.Writer) (st
 			continue
 		}
 		err = copySeed(ctx, objDir(filepath.Join(c.dir, "src")), obj, log)
+		if err == nil {
+			err = rebase(obj, filepath.Join(c.dir, "src"), filepath.Join(work, "src"))
+		}
 		lock.Close()
 		if err != nil {
 			os.RemoveAll(obj)
@@ -139,6 +144,33 @@ func copySeed(ctx context.Context, from, to string, log io.Writer) error {
 	}
 	os.RemoveAll(to)
 	return os.Rename(tmp, to)
+}
+
+// rebase rewrites the seed's scratch-tree path to ours in the object
+// tree's text files that record it, keeping their times. Kbuild itself
+// records relative paths, but the tools it builds first (objtool, whose
+// binary every object depends on) record absolute ones: left alone, their
+// commands would differ from the last build's, objtool would be rebuilt,
+// and with it every object of the kernel.
+func rebase(obj, from, to string) error {
+	old, new := []byte(from+"/"), []byte(to+"/")
+	return filepath.WalkDir(obj, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil || info.Size() > 1<<20 {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, old) || bytes.IndexByte(b, 0) >= 0 {
+			return err // not a text file naming the seed's tree
+		}
+		if err := os.WriteFile(p, bytes.ReplaceAll(b, old, new), info.Mode().Perm()); err != nil {
+			return err
+		}
+		return os.Chtimes(p, info.ModTime(), info.ModTime())
+	})
 }
 
 // seedTouch gives every file the seed's patches changed, and this build's

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // incrementalMakefile compiles by modification time, as kbuild does: each
@@ -126,4 +127,34 @@ func newCompiles(lines []string) []string {
 		out = append(out, lines[j])
 	}
 	return out
+}
+
+// TestRebase: text files naming the seed's scratch tree name ours after a
+// seed, with their times kept (make must not see them as new); binary
+// files and files that do not name it are left alone.
+func TestRebase(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "tree-a", "src"), filepath.Join(dir, "tree-b", "src")
+	obj := filepath.Join(dir, "obj")
+	cmd := writeFile(t, filepath.Join(obj, "tools", "objtool", ".objtool.o.cmd"), "cmd := gcc -I"+from+"/tools/include -o "+from+"/.vmtest-obj/x.o\n")
+	bin := writeFile(t, filepath.Join(obj, "tools", "objtool", "objtool"), "\x00ELF "+from+"/x")
+	other := writeFile(t, filepath.Join(obj, "kernel", ".pid.o.cmd"), "cmd := gcc -I../include\n")
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, p := range []string{cmd, bin, other} {
+		os.Chtimes(p, old, old)
+	}
+	if err := rebase(obj, from, to); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, cmd); strings.Contains(got, from) || !strings.Contains(got, to+"/tools/include") {
+		t.Errorf("rebased .cmd file:\n%s", got)
+	}
+	if got := readFile(t, bin); !strings.Contains(got, from) {
+		t.Error("a binary file was rewritten")
+	}
+	for _, p := range []string{cmd, bin, other} {
+		if fi, _ := os.Stat(p); !fi.ModTime().Equal(old) {
+			t.Errorf("%s: mtime %v, want the old %v", p, fi.ModTime(), old)
+		}
+	}
 }
