@@ -78,56 +78,61 @@ func Generate(t Target, src []byte, ops []string) ([]Mutant, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Mutant
-	seen := map[string]bool{}
-	ids := map[string]int{}
+	fo := newFolder(t.File, src)
 	for _, f := range ctoken.Functions(toks, match) {
-		if !overlaps(lines, f.Line, f.EndLine) {
+		if !lines.overlaps(f.Line, f.EndLine) {
 			continue
 		}
 		a := &analysis{src: src, toks: toks, match: match, fn: f}
 		for _, e := range a.run() {
-			if len(want) > 0 && !want[e.op] {
+			if (len(want) > 0 && !want[e.op]) || !lines.has(toks[e.first].Line) {
 				continue
 			}
-			tk := toks[e.first]
-			if !lines[tk.Line] {
-				continue
-			}
-			m := Mutant{
-				File: t.File, Func: f.Name, Start: tk.Off, End: toks[e.last].End,
-				Operator: e.op, Line: tk.Line, Col: tk.Col, Rule: e.rule,
-			}
-			m.Original = string(src[m.Start:m.End])
-			m.Replacement = keepLines(e.repl, m.Original)
-			mutated := m.Apply(src)
-			sum := sha256.Sum256(mutated)
-			m.SourceSHA256 = hex.EncodeToString(sum[:])
-			if seen[m.SourceSHA256] {
-				continue
-			}
-			seen[m.SourceSHA256] = true
-			id := fmt.Sprintf("%s@%s:%d:%d", m.Operator, t.File, m.Line, m.Col)
-			ids[id]++
-			if n := ids[id]; n > 1 {
-				id = fmt.Sprintf("%s#%d", id, n)
-			}
-			m.ID = id
-			m.Diff = unifiedDiff(t.File, src, mutated)
-			out = append(out, m)
+			fo.add(toks, f.Name, e)
 		}
 	}
+	out := fo.out
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	return out, nil
 }
 
-func overlaps(lines map[int]bool, first, last int) bool {
-	for l := range lines {
-		if l >= first && l <= last {
-			return true
-		}
+// folder turns edits into mutants, keeping the first of those that make
+// the same file and numbering those that share a position.
+type folder struct {
+	file string
+	src  []byte
+	seen map[string]bool
+	ids  map[string]int
+	out  []Mutant
+}
+
+func newFolder(file string, src []byte) *folder {
+	return &folder{file: file, src: src, seen: map[string]bool{}, ids: map[string]int{}}
+}
+
+func (fo *folder) add(toks []ctoken.Token, fn string, e edit) {
+	tk := toks[e.first]
+	m := Mutant{
+		File: fo.file, Func: fn, Start: tk.Off, End: toks[e.last].End,
+		Operator: e.op, Line: tk.Line, Col: tk.Col, Rule: e.rule,
 	}
-	return false
+	m.Original = string(fo.src[m.Start:m.End])
+	m.Replacement = keepLines(e.repl, m.Original)
+	mutated := m.Apply(fo.src)
+	sum := sha256.Sum256(mutated)
+	m.SourceSHA256 = hex.EncodeToString(sum[:])
+	if fo.seen[m.SourceSHA256] {
+		return
+	}
+	fo.seen[m.SourceSHA256] = true
+	id := fmt.Sprintf("%s@%s:%d:%d", m.Operator, fo.file, m.Line, m.Col)
+	fo.ids[id]++
+	if n := fo.ids[id]; n > 1 {
+		id = fmt.Sprintf("%s#%d", id, n)
+	}
+	m.ID = id
+	m.Diff = unifiedDiff(fo.file, fo.src, mutated)
+	fo.out = append(fo.out, m)
 }
 
 // keepLines appends to repl the newlines orig has beyond repl's, so a

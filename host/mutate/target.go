@@ -66,28 +66,45 @@ func ParseTarget(s string) (Target, error) {
 	return t, nil
 }
 
-// resolve gives the set of lines the target covers in src.
-func (t Target) resolve(toks []ctoken.Token, m []int) (map[int]bool, error) {
-	lines := map[int]bool{}
+// lineSet is a set of lines as inclusive ranges.
+type lineSet [][2]int
+
+func (s lineSet) has(l int) bool {
+	for _, r := range s {
+		if l >= r[0] && l <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// overlaps reports whether any line of first..last is in the set.
+func (s lineSet) overlaps(first, last int) bool {
+	for _, r := range s {
+		if r[0] <= last && first <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve gives the lines the target covers in the file's code tokens.
+func (t Target) resolve(toks []ctoken.Token, m []int) (lineSet, error) {
 	switch {
 	case t.Func != "":
 		f, err := ctoken.FindFunction(toks, m, t.Func)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.File, err)
 		}
-		for l := f.Line; l <= f.EndLine; l++ {
-			lines[l] = true
-		}
+		return lineSet{{f.Line, f.EndLine}}, nil
 	case t.Lines != nil:
+		var s lineSet
 		for _, l := range t.Lines {
-			lines[l] = true
+			s = append(s, [2]int{l, l})
 		}
-	default:
-		for l := t.First; l <= t.Last; l++ {
-			lines[l] = true
-		}
+		return s, nil
 	}
-	return lines, nil
+	return lineSet{{t.First, t.Last}}, nil
 }
 
 var hunkHeader = regexp.MustCompile(`^@@ -([0-9]+)(?:,([0-9]+))? \+([0-9]+)(?:,([0-9]+))? @@`)
