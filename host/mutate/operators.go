@@ -214,6 +214,11 @@ func (a *analysis) stmt(i, limit, guarded int, direct bool) int {
 		return limit
 	case t.Kind == ctoken.Ident && i+1 < limit && a.toks[i+1].Is(":") && !stmtKeyword[t.Text]:
 		return i + 2 // a label
+	case t.Kind == ctoken.Ident && !stmtKeyword[t.Text] && a.isParen(i+1) && a.match[i+1]+1 < limit &&
+		(a.toks[a.match[i+1]+1].Is("{") || a.toks[a.match[i+1]+1].Kind == ctoken.Ident):
+		// A loop macro, list_for_each_entry(pos, head, member) { ... }:
+		// nothing else puts a block or a statement right after a call.
+		return next(a.match[i+1] + 1)
 	case t.Is("else"):
 		// An else whose if this walk did not see (a macro expanding to
 		// an if): walk its body.

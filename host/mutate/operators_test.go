@@ -94,6 +94,12 @@ func TestOperators(t *testing.T) {
 			want: []string{"6:g(p);→;", "7:*p = (struct s){ .a = n, };→;", "8:p->n += n;→;", "11:h(\n\t\t  n);→{}\n"},
 		},
 		{
+			name: "a loop macro's body is walked as a loop's",
+			op:   OpDeleteStmt,
+			src:  "void f(struct list_head *h)\n{\n\tstruct s *p;\n\tlist_for_each_entry(p, h, node) {\n\t\tg(p);\n\t}\n\tfor_each_cpu(c, m)\n\t\th(c);\n\tk(h);\n}\n",
+			want: []string{"5:g(p);→;", "8:h(c);→{}", "9:k(h);→;"},
+		},
+		{
 			name: "increments removed except in a for step",
 			op:   OpRemoveIncDec,
 			src:  "void f(int *p, int n)\n{\n\tint i;\n\tfor (i = 0; i < n; i++, --n)\n\t\tp[i]++;\n\twhile (--n > 0)\n\t\t;\n}\n",
