@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/vmtest/vmtest/host/run"
@@ -28,6 +29,9 @@ type VM struct {
 // says fail or error (see docs/mutate.md: an option in host/run would be
 // sturdier than reading its progress text).
 var caseLine = regexp.MustCompile(`^\[[0-9]+/[0-9-]+\] (fail|error) +(\S+)`)
+
+// notRun opens host/run's reason for a case the VM never reached.
+const notRun = "not run:"
 
 // stopWatch passes progress through and calls stop at the first failing
 // case.
@@ -86,7 +90,9 @@ func (v *VM) Run(ctx context.Context, kernel, outDir string) (*RunOutcome, error
 	}
 	out := &RunOutcome{Status: string(res.Status), Detail: res.StatusDetail, Dir: outDir}
 	for _, c := range res.Cases {
-		if c.Outcome.Failed() {
+		// host/run reports the cases a stopped or crashed VM never
+		// reached as errors "not run: ..."; they killed nothing.
+		if c.Outcome.Failed() && !strings.HasPrefix(c.Reason, notRun) {
 			out.Failed = append(out.Failed, c.ID)
 		}
 	}
