@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/result"
 )
 
 // VM runs the matrix on each mutant kernel with host/run. It implements
@@ -89,13 +90,7 @@ func (v *VM) Run(ctx context.Context, kernel, outDir string) (*RunOutcome, error
 		return &RunOutcome{Infra: true, Detail: err.Error(), Dir: outDir}, nil
 	}
 	out := &RunOutcome{Status: string(res.Status), Detail: res.StatusDetail, Dir: outDir}
-	for _, c := range res.Cases {
-		// host/run reports the cases a stopped or crashed VM never
-		// reached as errors "not run: ..."; they killed nothing.
-		if c.Outcome.Failed() && !strings.HasPrefix(c.Reason, notRun) {
-			out.Failed = append(out.Failed, c.ID)
-		}
-	}
+	out.Failed = killers(res.Cases)
 	stoppedByUs, first := false, ""
 	if watch != nil {
 		watch.mu.Lock()
@@ -119,4 +114,17 @@ func (v *VM) Run(ctx context.Context, kernel, outDir string) (*RunOutcome, error
 		out.Detail = res.CrashTitle
 	}
 	return out, nil
+}
+
+// killers are the cases that failed or errored, in run order, without
+// those host/run reports as errors because a stopped or crashed VM never
+// reached them ("not run: ..."): they killed nothing.
+func killers(cases []result.Case) []string {
+	var out []string
+	for _, c := range cases {
+		if c.Outcome.Failed() && !strings.HasPrefix(c.Reason, notRun) {
+			out = append(out, c.ID)
+		}
+	}
+	return out
 }

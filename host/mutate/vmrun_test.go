@@ -1,8 +1,11 @@
 package mutate
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/vmtest/vmtest/internal/result"
 )
 
 // TestStopWatch feeds host/run progress in odd-sized pieces: the first
@@ -60,5 +63,19 @@ func TestScore(t *testing.T) {
 		if r.PerOperator[OpErrno].Total != len(tt.outcomes) {
 			t.Errorf("%v: per-operator total %d", tt.outcomes, r.PerOperator[OpErrno].Total)
 		}
+	}
+}
+
+func TestKillers(t *testing.T) {
+	cases := []result.Case{
+		{ID: "a", Outcome: result.Pass},
+		{ID: "b", Outcome: result.Fail, Reason: "expected EINVAL, got EPERM"},
+		{ID: "c", Outcome: result.Error, Reason: "the kernel reported WARNING: x while this case ran"},
+		{ID: "d", Outcome: result.Skip},
+		{ID: "e", Outcome: result.Error, Reason: "not run: interrupted"},
+		{ID: "f", Outcome: result.Error, Reason: "not run: crashed"},
+	}
+	if got := fmt.Sprint(killers(cases)); got != "[b c]" {
+		t.Errorf("killers = %s, want [b c]", got)
 	}
 }
