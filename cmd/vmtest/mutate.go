@@ -132,7 +132,7 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if jobs == 0 {
 		jobs = runtime.NumCPU()
 	}
-	fmt.Fprintf(stderr, "mutate: %d mutants; copying %s (the first build in the copy recompiles everything once; log: %s)\n", len(mutants), *buildTree, logf.Name())
+	fmt.Fprintf(stderr, "mutate: %d mutants; copying %s (a new copy recompiles everything once, a reused one only what changed; log: %s)\n", len(mutants), *buildTree, logf.Name())
 	tree, err := mutate.Scratch(ctx, *buildTree, filepath.Join(dir, "tree"), jobs, logf)
 	if err != nil {
 		return reportErr(stderr, "vmtest mutate", err)
