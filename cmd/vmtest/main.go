@@ -59,6 +59,7 @@ commands:
   build    build a bzImage from a kernel tree, config fragment and patches
   compare  run base and patched kernels side by side and classify what changed
   merge    join the result directories of run --shard K/N into one
+  mutate   how strong the tests are for some code: mutants of it, each built and run
   doctor   what vmtest finds on this host: QEMU, the KVM verdict, caches, build tools
 
 Run 'vmtest COMMAND -h' for a command's flags.
@@ -85,6 +86,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdMerge(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return cmdDoctor(ctx, args[1:], stdout, stderr)
+	case "mutate":
+		return cmdMutate(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

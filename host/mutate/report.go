@@ -1,0 +1,155 @@
+package mutate
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Counts tallies outcomes.
+type Counts struct {
+	Total      int `json:"total"`
+	Stillborn  int `json:"stillborn"`
+	Equivalent int `json:"equivalent"`
+	Duplicate  int `json:"duplicate"`
+	Killed     int `json:"killed"`
+	Survived   int `json:"survived"`
+	Error      int `json:"error"`
+	// Pending are mutants not decided (the run was stopped).
+	Pending int `json:"pending"`
+}
+
+func (c *Counts) add(o Outcome) {
+	c.Total++
+	switch o {
+	case Stillborn:
+		c.Stillborn++
+	case Equivalent:
+		c.Equivalent++
+	case Duplicate:
+		c.Duplicate++
+	case Killed:
+		c.Killed++
+	case Survived:
+		c.Survived++
+	case Error:
+		c.Error++
+	default:
+		c.Pending++
+	}
+}
+
+// Scored is the score's denominator: the mutants that were run and told
+// something, killed or survived. Stillborn and equivalent mutants are no
+// test of anything; a duplicate is the mutant it folds into; an error or
+// pending one has no verdict.
+func (c Counts) Scored() int { return c.Killed + c.Survived }
+
+// Score is killed/(killed+survived), or -1 when nothing was scored.
+func (c Counts) Score() float64 {
+	if c.Scored() == 0 {
+		return -1
+	}
+	return float64(c.Killed) / float64(c.Scored())
+}
+
+// Report is mutate.json.
+type Report struct {
+	Targets     []string          `json:"targets"`
+	Tree        string            `json:"tree,omitempty"`
+	Counts      Counts            `json:"counts"`
+	Score       float64           `json:"score"`
+	PerOperator map[string]Counts `json:"per_operator"`
+	Mutants     []Result          `json:"mutants"`
+}
+
+// NewReport tallies results.
+func NewReport(targets []string, tree string, results []Result) *Report {
+	r := &Report{Targets: targets, Tree: tree, PerOperator: map[string]Counts{}, Mutants: results}
+	for _, m := range results {
+		r.Counts.add(m.Outcome)
+		c := r.PerOperator[m.Operator]
+		c.add(m.Outcome)
+		r.PerOperator[m.Operator] = c
+	}
+	r.Score = r.Counts.Score()
+	return r
+}
+
+// Below reports whether the score misses min; a run with nothing scored
+// misses every positive minimum.
+func (r *Report) Below(min float64) bool { return r.Score < min }
+
+// Write writes mutate.json and mutate.md into dir.
+func (r *Report) Write(dir string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mutate.json"), append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write mutate.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mutate.md"), []byte(r.Markdown()), 0o644); err != nil {
+		return fmt.Errorf("write mutate.md: %w", err)
+	}
+	return nil
+}
+
+// Markdown renders the report: the score, a table per operator, every
+// survivor with its rule and diff, and the killers of each killed mutant.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	c := r.Counts
+	fmt.Fprintf(&b, "# Mutation report: %s\n\n", strings.Join(r.Targets, ", "))
+	if c.Scored() > 0 {
+		fmt.Fprintf(&b, "Score **%.1f%%**: %d killed of %d scored", 100*r.Score, c.Killed, c.Scored())
+	} else {
+		fmt.Fprintf(&b, "No score: no mutant was run to a verdict")
+	}
+	fmt.Fprintf(&b, " (%d mutants: %d stillborn, %d equivalent, %d duplicates, %d errors, %d pending).\n\n", c.Total, c.Stillborn, c.Equivalent, c.Duplicate, c.Error, c.Pending)
+	b.WriteString("| operator | mutants | stillborn | equivalent | duplicate | killed | survived | error |\n|---|---|---|---|---|---|---|---|\n")
+	for _, op := range operatorNames {
+		oc, ok := r.PerOperator[op]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d |\n", op, oc.Total, oc.Stillborn, oc.Equivalent, oc.Duplicate, oc.Killed, oc.Survived, oc.Error)
+	}
+	section := func(title string, o Outcome, body func(Result)) {
+		first := true
+		for _, m := range r.Mutants {
+			if m.Outcome != o {
+				continue
+			}
+			if first {
+				fmt.Fprintf(&b, "\n## %s\n\n", title)
+				first = false
+			}
+			body(m)
+		}
+	}
+	section("Survivors: rules no test checks", Survived, func(m Result) {
+		fmt.Fprintf(&b, "### %s\n\n%s (%s, line %d)\n\n```diff\n%s```\n\n", m.ID, m.Rule, m.Func, m.Line, m.Diff)
+	})
+	section("Errors", Error, func(m Result) {
+		fmt.Fprintf(&b, "- %s: %s\n", m.ID, m.Detail)
+	})
+	section("Killed", Killed, func(m Result) {
+		k := m.Killers
+		more := ""
+		if len(k) > 5 {
+			more = fmt.Sprintf(", … %d more", len(k)-5)
+			k = k[:5]
+		}
+		fmt.Fprintf(&b, "- %s (%s): %s%s\n", m.ID, m.Rule, strings.Join(k, ", "), more)
+	})
+	section("Stillborn", Stillborn, func(m Result) {
+		fmt.Fprintf(&b, "- %s: %s\n", m.ID, m.Detail)
+	})
+	section("Equivalent", Equivalent, func(m Result) {
+		fmt.Fprintf(&b, "- %s: `%s` → `%s`\n", m.ID, short(m.Original), short(m.Replacement))
+	})
+	return b.String()
+}
