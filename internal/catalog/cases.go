@@ -35,6 +35,7 @@ var cases = []Info{
 	{ID: "clone3/plain/size-without-stack", Group: "plain", Rule: "stack_size without a stack → EINVAL", Expect: "EINVAL", Needs: Clone3},
 	{ID: "clone3/plain/into-cgroup-ver1", Group: "plain", Rule: "CLONE_INTO_CGROUP with a struct too small to hold cgroup (VER1) → EINVAL", Expect: "EINVAL", Needs: Clone3},
 	{ID: "clone3/plain/into-cgroup-above-int-max", Group: "plain", Rule: "CLONE_INTO_CGROUP with cgroup > INT_MAX → EINVAL", Expect: "EINVAL", Needs: Clone3},
+	{ID: "clone3/plain/into-cgroup-int-max", Group: "plain", Rule: "CLONE_INTO_CGROUP with cgroup == INT_MAX passes the range check and fails the descriptor lookup → EBADF", Expect: "EBADF", Needs: Clone3 | Cgroup2},
 	{ID: "clone3/plain/pidfd-parent-tid-same-address", Group: "plain", Rule: "CLONE_PIDFD and CLONE_PARENT_SETTID writing to one address → EINVAL", Expect: "EINVAL", Needs: Clone3},
 	{ID: "clone3/plain/newpid", Group: "plain", Rule: "CLONE_NEWPID makes the child PID 1 of a new namespace", Expect: "pid *, nspid [1 *]", Needs: Clone3 | PIDNS},
 	{ID: "set_tid/args/size-1", Group: "args", Rule: "one entry picks the PID in the caller's namespace", Expect: "pid F", Needs: SetTID},
