@@ -154,3 +154,32 @@ func TestBisectBrokenPermissionCheck(t *testing.T) {
 		t.Error("the repository has a bisection under way")
 	}
 }
+
+// TestExitModeBisect: vmtest run --exit-mode bisect gives git bisect
+// run's statuses for what really happens in a VM: a kernel that fails
+// cases is bad, the unbroken one good, a VM that never ran the cases is a
+// skip, and bad input aborts the bisection.
+func TestExitModeBisect(t *testing.T) {
+	needVMs(t)
+	broken := repoFile(t, "kernels/broken/pid-broken-set_tid-permission-check.patch")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"bad input aborts", []string{"--kernel", filepath.Join(t.TempDir(), "no-bzImage")}, 128, "exit 128 (abort the bisection)"},
+		{"a case failing is bad", []string{"--kernel", kernel(t, "build:patch="+broken), "--case", "set_tid/userns/owner-ancestor-level-eperm"}, 1, ""},
+		{"all passing is good", []string{"--kernel", kernel(t, "build"), "--case", "set_tid/userns/owner-ancestor-level-eperm"}, 0, ""},
+		{"a panic before the cases is a skip", []string{"--kernel", debianKernel(t), "--debug", "panic", "--case", "clone3/plain/*"}, 125, "exit 125 (skip"},
+		{"no sign of life is a skip", []string{"--kernel", debianKernel(t), "--debug", "silent", "--boot-timeout", "12s", "--case", "clone3/plain/*"}, 125, "exit 125 (skip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--exit-mode", "bisect", "--out", filepath.Join(t.TempDir(), "run")}, tc.args...)
+			code, _, stderr := vmtest(t, args...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("exit %d, want %d with %q\nstderr:\n%s", code, tc.code, tc.stderr, stderr)
+			}
+		})
+	}
+}

@@ -155,6 +155,10 @@ func cmdBisect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "%s: %v\n", who, runErr)
 			return exitInterrupted
 		}
+		if errors.Is(runErr, bisect.ErrNoBadCommit) {
+			fmt.Fprintf(stderr, "%s: %v\n", who, runErr)
+			return exitFailed
+		}
 		if oc != nil {
 			for _, c := range oc.Candidates {
 				fmt.Fprintf(stderr, "  candidate: %s %s\n", c, bisect.Subject(ctx, r.Tree, c))
@@ -168,10 +172,6 @@ func cmdBisect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		printBisect(stdout, &rep, firstBad)
 	}
 	fmt.Fprintf(stderr, "bisection: %s (%s, %s/<commit>) in %.0fs\n", dir, BisectFile, stepsDir, oc.Seconds)
-	if last := oc.Steps[len(oc.Steps)-1]; oc.FirstBadRechecked && last.Verdict != bisect.Bad {
-		fmt.Fprintf(stderr, "%s: no commit is bad: every commit tested passed, --bad %s too (%s)\n", who, *bad, last.Verdict)
-		return exitFailed
-	}
 	return exitOK
 }
 
@@ -326,7 +326,16 @@ func cmdBisectStep(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stderr, "vmtest bisect: testing %.12s %s\n", commit, bisect.Subject(ctx, ".", commit))
 	runArgs := append(args[2:], "--out", filepath.Join(args[1], commit), "--force", "--exit-mode", string(modeBisect))
-	return cmdRun(ctx, runArgs, stdout, stderr)
+	code := cmdRun(ctx, runArgs, stdout, stderr)
+	if code == bisectAbort {
+		// vmtest bisect checked every input before it started, so bad
+		// input now is this commit's: a --patch that does not apply to
+		// it, say. That makes the commit untestable, not the bisection
+		// wrong.
+		fmt.Fprintf(stderr, "vmtest bisect: %.12s cannot take the bisection's inputs: skip it (exit %d)\n", commit, bisectSkip)
+		return bisectSkip
+	}
+	return code
 }
 
 func isDir(p string) bool {

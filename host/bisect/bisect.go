@@ -128,8 +128,8 @@ type Outcome struct {
 // Run bisects r with git bisect run in a new worktree and returns what
 // it found. The worktree and git's bisection state are removed however
 // it ends. A bisection that ends without a first bad commit (a step
-// aborted it, only skipped commits were left) is an Outcome without
-// FirstBad and an error saying why; a cancelled ctx stops the step
+// aborted it, only skipped commits were left, the bad endpoint passed:
+// ErrNoBadCommit) is an Outcome without FirstBad and an error saying why; a cancelled ctx stops the step
 // running with SIGTERM.
 func Run(ctx context.Context, r *Range, o Options) (*Outcome, error) {
 	start := time.Now()
@@ -184,9 +184,21 @@ func Run(ctx context.Context, r *Range, o Options) (*Outcome, error) {
 		}
 		oc.FirstBadRechecked = true
 		oc.Steps = append(oc.Steps, Step{Commit: r.Bad, Subject: oc.Subject, Verdict: st})
+		switch st {
+		case Good:
+			oc.FirstBad, oc.Subject = "", ""
+			return oc, ErrNoBadCommit
+		case Skip:
+			oc.FirstBad, oc.Subject = "", ""
+			return oc, errors.New("every commit tested was good, and the bad commit itself cannot be tested (skip): no first bad commit")
+		}
 	}
 	return oc, nil
 }
+
+// ErrNoBadCommit is Run's error when every commit, the bad endpoint
+// included, passed: nothing in the range is bad.
+var ErrNoBadCommit = errors.New("every commit tested passed, the bad endpoint too: no commit in the range is bad")
 
 // recheck runs the step on the bad endpoint, after the bisection, and
 // reads its exit status as git bisect run would.

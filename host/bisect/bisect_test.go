@@ -114,7 +114,8 @@ func TestRun(t *testing.T) {
 		{"middle", []string{"good", "good", "good", "bad", "bad", "bad"}, 3, 0, false, ""},
 		{"right after good", []string{"good", "bad", "bad", "bad"}, 1, 0, false, ""},
 		{"the bad endpoint", []string{"good", "good", "good", "bad"}, 3, 0, true, ""},
-		{"bad endpoint passes", []string{"good", "good", "good"}, 2, 0, true, ""},
+		{"bad endpoint passes", []string{"good", "good", "good"}, -1, 0, true, "no commit in the range is bad"},
+		{"bad endpoint untestable", []string{"good", "good", "skip"}, -1, 0, true, "cannot be tested"},
 		{"skip before the breakage", []string{"good", "skip", "good", "bad", "bad"}, 3, 0, false, ""},
 		// Skipped right before the first bad: it could be either.
 		{"skip next to the breakage", []string{"good", "good", "skip", "bad", "bad"}, -1, 2, false, "every commit left to test was skipped"},
