@@ -183,3 +183,83 @@ func TestExitModeBisect(t *testing.T) {
 		})
 	}
 }
+
+// TestCompareEachPatch: a series of the broken permission check and its
+// revert changes the userns cases twice: patch 1 regresses them, patch 2
+// fixes them, and over the whole series nothing changed (exit 0).
+func TestCompareEachPatch(t *testing.T) {
+	needVMs(t)
+	src := testutils.RequireDebianSource(t)
+	broken := repoFile(t, "kernels/broken/pid-broken-set_tid-permission-check.patch")
+	// The revert, made by git from kernel/pid.c alone.
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "kernel"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(src, "kernel", "pid.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kernel", "pid.c"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitRepo(t, dir, "init", "-q")
+	gitRepo(t, dir, "add", "-A")
+	gitRepo(t, dir, "commit", "-q", "-m", "pid.c")
+	gitRepo(t, dir, "am", "-q", broken)
+	gitRepo(t, dir, "revert", "--no-edit", "HEAD")
+	revert := filepath.Join(t.TempDir(), "revert.patch")
+	if err := os.WriteFile(revert, []byte(gitRepo(t, dir, "format-patch", "-1", "--stdout", "HEAD")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(t.TempDir(), "series")
+	start := time.Now()
+	code, stdout, stderr := vmtestWithin(t, 40*time.Minute, "compare", "--each-patch", "--kernel", "build:patch="+broken+",patch="+revert, "--case", "set_tid/userns/*", "--out", out)
+	t.Logf("series of 2 in %s\nstdout:\n%s", time.Since(start).Round(time.Second), stdout)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	var s struct {
+		Steps []struct{ Patches int }
+		Cases []struct {
+			ID      string
+			Changes []struct {
+				Patch   int
+				Verdict string
+			}
+			Verdict string
+		}
+	}
+	data, err = os.ReadFile(filepath.Join(out, "series.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Steps) != 3 {
+		t.Fatalf("%d steps, want base and 2 prefixes", len(s.Steps))
+	}
+	changed := 0
+	for _, c := range s.Cases {
+		if c.Verdict != "unchanged-pass" {
+			t.Errorf("%s: series verdict %s, want unchanged-pass", c.ID, c.Verdict)
+		}
+		if len(c.Changes) == 0 {
+			continue
+		}
+		changed++
+		if len(c.Changes) != 2 || c.Changes[0].Patch != 1 || c.Changes[0].Verdict != "regressed" || c.Changes[1].Patch != 2 || c.Changes[1].Verdict != "fixed" {
+			t.Errorf("%s: changes %+v, want regressed by patch 1 and fixed by patch 2", c.ID, c.Changes)
+		}
+	}
+	if changed != 7 {
+		t.Errorf("%d cases changed, want the 7 the broken check fails", changed)
+	}
+	for _, f := range []string{"series.md", "step-0/result.json", "step-1/result.json", "step-2/result.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
