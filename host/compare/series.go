@@ -126,20 +126,26 @@ func seriesRegressions(cs []SeriesCase) []string {
 // SeriesTable prints one line per case that a patch changed: the case,
 // its outcome on the base and at the end, and each change with its patch.
 func SeriesTable(w io.Writer, s *Series) {
+	width := len("CASE")
+	for _, c := range s.Cases {
+		if len(c.Changes) > 0 {
+			width = max(width, len(c.ID))
+		}
+	}
 	n := 0
 	for _, c := range s.Cases {
 		if len(c.Changes) == 0 {
 			continue
 		}
 		if n == 0 {
-			fmt.Fprintf(w, "%-50s  %-11s  %-11s  %s\n", "CASE", "BASE", "SERIES", "CHANGED BY")
+			fmt.Fprintf(w, "%-*s  %-11s  %-11s  %s\n", width, "CASE", "BASE", "SERIES", "CHANGED BY")
 		}
 		n++
 		var ch []string
 		for _, x := range c.Changes {
 			ch = append(ch, fmt.Sprintf("patch %d (%s -> %s, %s)", x.Patch, x.From, x.To, x.Verdict))
 		}
-		fmt.Fprintf(w, "%-50s  %-11s  %-11s  %s\n", c.ID, c.Outcomes[0], c.Outcomes[len(c.Outcomes)-1], strings.Join(ch, "; "))
+		fmt.Fprintf(w, "%-*s  %-11s  %-11s  %s\n", width, c.ID, c.Outcomes[0], c.Outcomes[len(c.Outcomes)-1], strings.Join(ch, "; "))
 	}
 	fmt.Fprintf(w, "%d of %d cases changed over %d patch(es)\n", n, len(s.Cases), len(s.Steps)-1)
 	for _, st := range s.Steps[1:] {
