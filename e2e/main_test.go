@@ -215,3 +215,13 @@ func repoFile(t *testing.T, rel string) string {
 	}
 	return p
 }
+
+// needSlow skips tests that build several kernels from scratch (tens of
+// minutes on two cores) unless VMTEST_E2E_SLOW=1: `make test-slow` runs
+// them. They are not skipped silently: the skip says how to run them.
+func needSlow(t testing.TB) {
+	t.Helper()
+	if os.Getenv("VMTEST_E2E_SLOW") != "1" {
+		t.Skip("builds kernels from scratch for tens of minutes: run with VMTEST_E2E_SLOW=1 (make test-slow)")
+	}
+}

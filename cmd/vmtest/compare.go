@@ -12,9 +12,10 @@ import (
 	"github.com/vmtest/vmtest/host/run"
 )
 
-func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	fs := flag.NewFlagSet("vmtest compare", flag.ContinueOnError)
 	rf := addRunFlags(fs)
+	defer func() { code = rf.exitMode.status(code, nil, stderr) }()
 	baseArg := fs.String("base", "", "base (unpatched) kernel: a bzImage, debian, a build spec (build[:tree=DIR,config=FRAG,patch=FILE,...]) or an earlier result directory")
 	patchedArg := fs.String("kernel", "", "patched kernel: a bzImage, debian, a build spec or an earlier result directory")
 	out := fs.String("out", "", "comparison directory (default results/compare-<time>); an existing one must be an earlier vmtest result, replaced only with --force")
@@ -22,8 +23,12 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	confirm := 1
 	fs.Var(countFlag{&confirm, 0}, "confirm", "re-run every case that regressed `N` times in fresh VMs on both kernels; one whose answers disagree is flaky, not a regression (0: no re-runs)")
 	jsonOut := fs.Bool("json", false, "print comparison.json instead of the table")
+	eachPatch := fs.Bool("each-patch", false, "build and run the base and each prefix of --kernel's patch series (no --base) and say which patch changed which case")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
+	}
+	if *eachPatch {
+		return cmdEachPatch(ctx, rf, *baseArg, *patchedArg, *out, *force, *jsonOut, stdout, stderr)
 	}
 	if err := rf.checkReports(); err != nil {
 		return reportErr(stderr, "vmtest compare", err)

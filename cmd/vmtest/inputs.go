@@ -38,6 +38,9 @@ var fieldFlags = map[string]string{
 	"patch":        "--patch",
 	"shard":        "--shard",
 	"kcidb origin": "--kcidb-origin",
+	"exit mode":    "--exit-mode",
+	"good":         "--good",
+	"bad":          "--bad",
 }
 
 // describe is err as the command line shows it: the bad input's field

@@ -60,6 +60,7 @@ commands:
   compare  run base and patched kernels side by side and classify what changed
   merge    join the result directories of run --shard K/N into one
   mutate   how strong the tests are for some code: mutants of it, each built and run
+  bisect   find the first commit of a git kernel tree where selected cases fail
   doctor   what vmtest finds on this host: QEMU, the KVM verdict, caches, build tools
 
 Run 'vmtest COMMAND -h' for a command's flags.
@@ -88,6 +89,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "mutate":
 		return cmdMutate(ctx, args[1:], stdout, stderr)
+	case "bisect", bisectStepCmd:
+		return cmdBisect(ctx, args, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -113,9 +116,11 @@ func cmdMatrix(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	fs := flag.NewFlagSet("vmtest run", flag.ContinueOnError)
 	rf := addRunFlags(fs)
+	var res *run.Result
+	defer func() { code = rf.exitMode.status(code, res, stderr) }()
 	kernel := fs.String("kernel", "", "bzImage to boot; \"debian\" for Debian's packaged kernel (downloaded once into the cache); or a build spec, build[:patch=FILE,config=FRAG,tree=DIR] (see vmtest build)")
 	out := fs.String("out", "", "result directory (default results/<run-id>); an existing one must be an earlier vmtest result, replaced only with --force")
 	force := fs.Bool("force", false, "replace the earlier vmtest result --out names")
@@ -161,7 +166,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if repeat > 1 {
 		return runRepeat(ctx, p, repeat, *jsonOut, stdout, stderr)
 	}
-	res, err := p.Run(ctx)
+	res, err = p.Run(ctx)
 	stopProgress()
 	if err != nil {
 		if ctx.Err() != nil {

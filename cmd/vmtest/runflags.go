@@ -16,6 +16,7 @@ type runFlags struct {
 	o           run.Options
 	jobs        int
 	kcidbOrigin string
+	exitMode    exitMode
 }
 
 // addRunFlags registers the run flags on fs.
@@ -35,6 +36,7 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 	enumVar(fs, &o.Runner, "runner", contract.Runners, contract.ParseRunner, "how cases get their namespaces and credentials", runnerHelp)
 	fs.Var(listFlag{&o.Exec, false}, "exec", "run this static program in the guest instead of the matrix and time it (repeatable; e.g. the upstream clone3 kselftests)")
 	fs.Var(countFlag{&f.jobs, 1}, "j", "`N` parallel make jobs for a build spec (default: number of CPUs)")
+	exitModeVar(fs, &f.exitMode)
 	fs.StringVar(&f.kcidbOrigin, "kcidb-origin", "", "KCIDB origin of kcidb.json's IDs: the CI system's name (default vmtest)")
 	return f
 }
