@@ -16,7 +16,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates chromium libxml2-utils python3 shellcheck jq
 GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
 
-.PHONY: all deps build run lint cross test test-kernels compare bench clean
+.PHONY: all deps build run lint cross test test-slow test-kernels compare bench clean
 
 all: build
 
