@@ -173,18 +173,20 @@ func rebase(obj, from, to string) error {
 	})
 }
 
-// seedTouch gives every file the seed's patches changed, and this build's
-// patches did not, a fresh copy with the current time, so that make
-// rebuilds what the seed compiled from its patched version.
+// seedTouch makes every file either patch set changed newer than the
+// seed's objects: the seed's, whose original content is back here with an
+// old time, get a fresh copy; ours get the current time too, because a
+// scratch tree prepared by an earlier vmtest (its patches applied long
+// ago) would otherwise hold patched files older than the seed's objects,
+// and make would keep the seed's object of the unpatched file.
 func seedTouch(src string, seedPatched, ours []string) error {
 	now := time.Now()
-	for _, f := range seedPatched {
-		if slices.Contains(ours, f) {
-			continue // copied and patched just now
-		}
+	for _, f := range append(slices.Clone(seedPatched), ours...) {
 		p := filepath.Join(src, f)
-		if err := breakLink(p); err != nil {
-			return &Error{Step: "prepare " + f + " for an incremental build", Err: err}
+		if !slices.Contains(ours, f) {
+			if err := breakLink(p); err != nil {
+				return &Error{Step: "prepare " + f + " for an incremental build", Err: err}
+			}
 		}
 		if err := os.Chtimes(p, now, now); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return &Error{Step: "prepare " + f + " for an incremental build", Err: err}

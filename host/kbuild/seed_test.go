@@ -158,3 +158,48 @@ func TestRebase(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildIncrementalStaleScratch: a scratch tree an earlier vmtest
+// prepared (its patch applied long before the seed's objects were built,
+// as an older cache layout leaves it) still gets its patched files
+// recompiled when seeded.
+func TestBuildIncrementalStaleScratch(t *testing.T) {
+	needMake(t)
+	ctx := context.Background()
+	tree := filepath.Join(t.TempDir(), "linux")
+	writeFile(t, filepath.Join(tree, "Makefile"), incrementalMakefile)
+	writeFile(t, filepath.Join(tree, "kernel", "fork.c"), forkC)
+	writeFile(t, filepath.Join(tree, "kernel", "pid.c"), "// pid.c\nint pid;\n")
+	writeFile(t, filepath.Join(tree, "kernel", "exit.c"), "// exit.c\nint exit;\n")
+	dir, cache := t.TempDir(), t.TempDir()
+	exitP := writeFile(t, filepath.Join(dir, "exit.patch"), exitPatch)
+	forkP := writeFile(t, filepath.Join(dir, "fork.patch"), forkPatch)
+	spec := func(p string) Spec {
+		return Spec{Tree: tree, Fragments: []Input{{Path: "f", Data: []byte("CONFIG_A=y\n")}}, Patches: []string{p}}
+	}
+	m, err := Build(ctx, spec(exitP), Options{CacheDir: cache, Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Leave exit.patch's scratch tree prepared but without objects, its
+	// patched exit.c old, as an older vmtest's layout does.
+	work := filepath.Join(cache, "build", "tree-"+mustSourceKey(t, spec(exitP)))
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(work, "src", "kernel", "exit.c"), old, old)
+	for _, p := range []string{objDir(filepath.Join(work, "src")), filepath.Join(work, seedFile), filepath.Dir(m.BzImage)} {
+		if err := os.RemoveAll(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Build(ctx, spec(forkP), Options{CacheDir: cache, Jobs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m, err = Build(ctx, spec(exitP), Options{CacheDir: cache, Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := forkC + "// pid.c\nint pid;\n" + "// exit.c\nint EXIT;\n"
+	if got := readFile(t, m.BzImage); got != want {
+		t.Errorf("image of a seeded stale scratch tree\n%s\nwant\n%s", got, want)
+	}
+}
