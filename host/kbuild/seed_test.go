@@ -46,17 +46,25 @@ const exitPatch = `diff --git a/kernel/exit.c b/kernel/exit.c
 +int EXIT;
 `
 
+// incrementalTree is a fake kernel tree of three sources built by
+// incrementalMakefile.
+func incrementalTree(t *testing.T) string {
+	t.Helper()
+	tree := filepath.Join(t.TempDir(), "linux")
+	writeFile(t, filepath.Join(tree, "Makefile"), incrementalMakefile)
+	writeFile(t, filepath.Join(tree, "kernel", "fork.c"), forkC)
+	writeFile(t, filepath.Join(tree, "kernel", "pid.c"), "// pid.c\nint pid;\n")
+	writeFile(t, filepath.Join(tree, "kernel", "exit.c"), "// exit.c\nint exit;\n")
+	return tree
+}
+
 // TestBuildIncremental: a build of a new patch set starts from the objects
 // of the last build of the same tree, recompiles only the files either
 // patch set touches, and yields exactly what a build from scratch would.
 func TestBuildIncremental(t *testing.T) {
 	needMake(t)
 	ctx := context.Background()
-	tree := filepath.Join(t.TempDir(), "linux")
-	writeFile(t, filepath.Join(tree, "Makefile"), incrementalMakefile)
-	writeFile(t, filepath.Join(tree, "kernel", "fork.c"), forkC)
-	writeFile(t, filepath.Join(tree, "kernel", "pid.c"), "// pid.c\nint pid;\n")
-	writeFile(t, filepath.Join(tree, "kernel", "exit.c"), "// exit.c\nint exit;\n")
+	tree := incrementalTree(t)
 	dir, cache := t.TempDir(), t.TempDir()
 	forkP := writeFile(t, filepath.Join(dir, "fork.patch"), forkPatch)
 	exitP := writeFile(t, filepath.Join(dir, "exit.patch"), exitPatch)
@@ -166,11 +174,7 @@ func TestRebase(t *testing.T) {
 func TestBuildIncrementalStaleScratch(t *testing.T) {
 	needMake(t)
 	ctx := context.Background()
-	tree := filepath.Join(t.TempDir(), "linux")
-	writeFile(t, filepath.Join(tree, "Makefile"), incrementalMakefile)
-	writeFile(t, filepath.Join(tree, "kernel", "fork.c"), forkC)
-	writeFile(t, filepath.Join(tree, "kernel", "pid.c"), "// pid.c\nint pid;\n")
-	writeFile(t, filepath.Join(tree, "kernel", "exit.c"), "// exit.c\nint exit;\n")
+	tree := incrementalTree(t)
 	dir, cache := t.TempDir(), t.TempDir()
 	exitP := writeFile(t, filepath.Join(dir, "exit.patch"), exitPatch)
 	forkP := writeFile(t, filepath.Join(dir, "fork.patch"), forkPatch)
