@@ -41,9 +41,9 @@ type Options struct {
 	// time, each prefixed with its side; nil discards.
 	Progress io.Writer
 	// Report, when set, writes further files (the CI formats) into the
-	// staged comparison directory once comparison.json is there; each
+	// staged comparison directory, from the comparison it holds; each
 	// side's directory gets Run.Reporter's.
-	Report func(dir string) error
+	Report func(dir string, c *Comparison) error
 
 	// boot runs one VM; nil is bootVM. Tests script the VMs with it.
 	boot func(context.Context, *vm) (*run.Result, error)
@@ -245,7 +245,7 @@ func Run(ctx context.Context, base, patched *run.KernelRef, o Options) (*Report,
 		return nil, fmt.Errorf("write the comparison: %w", err)
 	}
 	if o.Report != nil {
-		if err := o.Report(stage); err != nil {
+		if err := o.Report(stage, cmp); err != nil {
 			return nil, fmt.Errorf("write the reports: %w", err)
 		}
 	}

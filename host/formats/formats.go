@@ -206,30 +206,14 @@ func keepStream(dir string) error {
 	return nil
 }
 
-// Side is one kernel of a comparison, as comparison.json holds it.
-type Side struct {
-	Source string           `json:"source"`
-	Kind   string           `json:"kind"`
-	Build  *kbuild.Manifest `json:"build,omitempty"`
-	Result *run.Result      `json:"result"`
-}
-
-// Comparison is what a comparison directory reports; its JSON form is
-// comparison.json's, so LoadComparison reads one back.
-type Comparison struct {
-	Base          Side           `json:"base"`
-	Patched       Side           `json:"patched"`
-	ConfirmRounds int            `json:"confirm_rounds"`
-	Cases         []compare.Case `json:"cases"`
-}
-
-// LoadComparison reads dir/comparison.json.
-func LoadComparison(dir string) (*Comparison, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "comparison.json"))
+// LoadComparison reads dir/comparison.json back (compare.Comparison), for a
+// comparison directory written earlier.
+func LoadComparison(dir string) (*compare.Comparison, error) {
+	b, err := os.ReadFile(filepath.Join(dir, compare.JSONFile))
 	if err != nil {
 		return nil, fmt.Errorf("read comparison: %w", err)
 	}
-	var c Comparison
+	var c compare.Comparison
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("%s/comparison.json is not a vmtest comparison: %w", dir, err)
 	}
@@ -244,12 +228,12 @@ func LoadComparison(dir string) (*Comparison, error) {
 // checkouts, builds and tests), results.ktap (the patched kernel's cases,
 // nested) and report.html (the verdicts side by side) into the
 // comparison directory dir. The sides' own directories get WriteRun.
-func WriteComparison(dir string, c *Comparison, o Options) error {
+func WriteComparison(dir string, c *compare.Comparison, o Options) error {
 	if c == nil || c.Base.Result == nil || c.Patched.Result == nil {
 		return errors.New("write formats: a comparison needs both sides' results")
 	}
 	props := append(sideProperties("base", c.Base), sideProperties("patched", c.Patched)...)
-	props = append(props, junit.Property{Name: "confirm_rounds", Value: fmt.Sprint(c.ConfirmRounds)})
+	props = append(props, junit.Property{Name: "confirm_rounds", Value: fmt.Sprint(c.Confirm)})
 	flaky := map[string]string{}
 	for _, cc := range c.Cases {
 		if cc.Verdict == compare.Flaky {
@@ -259,7 +243,7 @@ func WriteComparison(dir string, c *Comparison, o Options) error {
 	page := htmlreport.ComparePage{
 		Base:    htmlreport.ComparedSide{Label: "base", Source: c.Base.Source, Result: c.Base.Result, Build: c.Base.Build},
 		Patched: htmlreport.ComparedSide{Label: "patched", Source: c.Patched.Source, Result: c.Patched.Result, Build: c.Patched.Build},
-		Cases:   c.Cases, ConfirmRounds: c.ConfirmRounds,
+		Cases:   c.Cases, ConfirmRounds: c.Confirm,
 	}
 	files, err := render(inputs{
 		junit: junit.Build("vmtest compare "+c.Base.Result.Kernel.Release+" vs "+c.Patched.Result.Kernel.Release,
@@ -296,7 +280,7 @@ func runTests(res *run.Result, flaky map[string]string) []junit.Test {
 // (what makes `vmtest compare` exit 1), a flaky case a pass marked flaky,
 // a case failing on both kernels or running on neither is skipped (the
 // patch did not change it), and fixes and unchanged passes pass.
-func comparisonTests(c *Comparison) []junit.Test {
+func comparisonTests(c *compare.Comparison) []junit.Test {
 	patched := map[string]result.Case{}
 	for _, pc := range c.Patched.Result.Cases {
 		patched[pc.ID] = pc
@@ -372,7 +356,7 @@ func runProperties(res *run.Result, m *kbuild.Manifest) []junit.Property {
 	return p
 }
 
-func sideProperties(label string, s Side) []junit.Property {
+func sideProperties(label string, s compare.SideResult) []junit.Property {
 	var out []junit.Property
 	for _, p := range runProperties(s.Result, s.Build) {
 		p.Name = label + "." + p.Name

@@ -214,7 +214,7 @@ func TestWriteRun(t *testing.T) {
 
 // comparison is the fixture with one regression that a confirmation
 // round contradicts: flaky.
-func comparison(t *testing.T) *Comparison {
+func comparison(t *testing.T) *compare.Comparison {
 	t.Helper()
 	c, err := LoadComparison("testdata")
 	if err != nil {
@@ -227,7 +227,7 @@ func comparison(t *testing.T) *Comparison {
 	}
 	round["set_tid/userns/unprivileged-newuser-newpid"] = result.Pass
 	c.Cases = compare.Confirm(c.Cases, []compare.Rerun{{Patched: round}})
-	c.ConfirmRounds = 2
+	c.Confirm = 2
 	return c
 }
 

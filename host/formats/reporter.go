@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vmtest/vmtest/host/compare"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/result"
 )
@@ -36,13 +37,9 @@ func (r Reporter) Repeat(dir string, rr *run.RepeatResult, runs []*run.Result) e
 	return writeSummary(dir, merged, flaky)
 }
 
-// Comparison writes a staged comparison directory's formats, from the
-// comparison.json already there.
-func (r Reporter) Comparison(dir string) error {
-	c, err := LoadComparison(dir)
-	if err != nil {
-		return err
-	}
+// Comparison writes a staged comparison directory's formats
+// (compare.Options.Report).
+func (r Reporter) Comparison(dir string, c *compare.Comparison) error {
 	return WriteComparison(dir, c, r.Options)
 }
 
