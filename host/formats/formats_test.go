@@ -14,32 +14,15 @@ import (
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 func loadRun(t *testing.T, name string) *run.Result {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r run.Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	return &r
+	return testutils.ReadJSON[run.Result](t, filepath.Join("testdata", name))
 }
 
 func loadManifest(t *testing.T) *kbuild.Manifest {
-	t.Helper()
-	b, err := os.ReadFile("testdata/manifest.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m kbuild.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return &m
+	return testutils.ReadJSON[kbuild.Manifest](t, "testdata/manifest.json")
 }
 
 // junitDoc is what the tests read back from junit.xml.

@@ -3,7 +3,6 @@ package kcidb
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/result"
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 // The rules of KCIDB I/O schema v5.3 that vmtest's documents touch,
@@ -174,30 +174,13 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
+// The fixtures are host/formats', from real runs.
 func loadResult(t *testing.T, name string) *run.Result {
-	t.Helper()
-	b, err := os.ReadFile("../formats/testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r run.Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	return &r
+	return testutils.ReadJSON[run.Result](t, "../formats/testdata/"+name)
 }
 
 func loadManifest(t *testing.T) *kbuild.Manifest {
-	t.Helper()
-	b, err := os.ReadFile("../formats/testdata/manifest.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m kbuild.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return &m
+	return testutils.ReadJSON[kbuild.Manifest](t, "../formats/testdata/manifest.json")
 }
 
 // The validator must itself catch what it is there for, or the document
