@@ -430,7 +430,8 @@ func Build(ctx context.Context, s Spec, o Options) (*Manifest, error) {
 	// the tree: a scratch tree prepared long ago (by an earlier vmtest, or
 	// before its objects were seeded) must not keep an object of the
 	// unpatched file. It costs recompiling a few files.
-	if err := seedTouch(src, nil, in.patchedFiles()); err != nil {
+	ours := in.patchedFiles()
+	if err := touchNewer(src, ours, ours); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(obj, 0o755); err != nil {

@@ -31,7 +31,7 @@ import (
 //   - the files this build's patches touch were copied and patched just
 //     now;
 //   - the files the seed's patches touched hold the original content here
-//     with an old time, so they are touched (seedTouch) before make runs;
+//     with an old time, so they are touched (touchNewer) before make runs;
 //   - a git tree checked out at another commit (git bisect) has every file
 //     that changed rewritten by the checkout, after the seed was built.
 // Kbuild's own records (.cmd files, include/config) take care of a changed
@@ -118,7 +118,10 @@ func seed(ctx context.Context, root, work string, in *inputs, log io.Writer) (st
 			fmt.Fprintf(log, "vmtest: seeding from %s failed, building from scratch: %v\n", c.dir, err)
 			continue
 		}
-		if err := seedTouch(filepath.Join(work, "src"), c.info.Patched, in.patchedFiles()); err != nil {
+		// What the seed's patches changed holds the original here again:
+		// make must not keep the seed's objects of it. (Build makes this
+		// build's own patched files newest in any case.)
+		if err := touchNewer(filepath.Join(work, "src"), c.info.Patched, in.patchedFiles()); err != nil {
 			os.RemoveAll(obj)
 			return "", err
 		}
@@ -173,15 +176,14 @@ func rebase(obj, from, to string) error {
 	})
 }
 
-// seedTouch makes every file either patch set changed newer than the
-// seed's objects: the seed's, whose original content is back here with an
-// old time, get a fresh copy; ours get the current time too, because a
-// scratch tree prepared by an earlier vmtest (its patches applied long
-// ago) would otherwise hold patched files older than the seed's objects,
-// and make would keep the seed's object of the unpatched file.
-func seedTouch(src string, seedPatched, ours []string) error {
+// touchNewer gives each of files (relative to the scratch tree src) the
+// current time, so that make recompiles it whatever objects the tree
+// holds. A file that is not one of ours (this build's patched files, which
+// are copies already) first gets a copy of its own: it is a hard link to
+// the user's tree, whose time must not change.
+func touchNewer(src string, files, ours []string) error {
 	now := time.Now()
-	for _, f := range append(slices.Clone(seedPatched), ours...) {
+	for _, f := range files {
 		p := filepath.Join(src, f)
 		if !slices.Contains(ours, f) {
 			if err := breakLink(p); err != nil {
