@@ -211,6 +211,7 @@ func Prepare(opts Options) (*Prepared, error) {
 		return nil, err
 	}
 	p.cases, p.qemuBin, p.opts.Agent = c.cases, c.qemuBin, c.agent
+	p.opts.CacheDir = cmp.Or(opts.CacheDir, DefaultCacheDir())
 	return p, nil
 }
 
@@ -239,10 +240,7 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	}
 	res.Kernel.SHA256 = sum
 
-	cacheDir := opts.CacheDir
-	if cacheDir == "" {
-		cacheDir = DefaultCacheDir()
-	}
+	cacheDir := opts.CacheDir // Prepare filled in the default
 	var extra []initramfs.File
 	for _, e := range opts.Exec {
 		extra = append(extra, initramfs.File{Path: e})
@@ -399,7 +397,7 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	}
 	// The uncompressed kernel through PVH and the lightest machine that
 	// works for it, when they can be had (host/fastboot).
-	boot := fastboot.Planner{QEMU: p.qemuBin, CacheDir: cmp.Or(opts.CacheDir, DefaultCacheDir()), Initramfs: p.initramfs, Accel: accel, Append: opts.Append, Progress: progress}.Plan(ctx, res.Kernel.Path, res.Kernel.SHA256)
+	boot := fastboot.Planner{QEMU: p.qemuBin, CacheDir: opts.CacheDir, Initramfs: p.initramfs, Accel: accel, Append: opts.Append, Progress: progress}.Plan(ctx, res.Kernel.Path, res.Kernel.SHA256)
 	res.Boot = &boot
 	cfg := qemu.New(boot.Kernel, p.initramfs, append(boot.Options(), qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
 		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithResultsShm(shm),
