@@ -21,6 +21,7 @@ import (
 	"github.com/vmtest/vmtest/host/junit"
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/kcidb"
+	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/atomicfile"
 	"github.com/vmtest/vmtest/internal/ktap"
@@ -31,10 +32,10 @@ import (
 const (
 	JUnitFile = "junit.xml"
 	KCIDBFile = "kcidb.json"
-	// KTAPFile is the nested KTAP document. In a run directory it takes
-	// the place of the guest's flat stream, which is kept as StreamFile.
+	// KTAPFile is the nested KTAP document; beside it in a run directory
+	// is StreamFile, the guest's flat stream as QEMU wrote it.
 	KTAPFile   = "results.ktap"
-	StreamFile = "stream.ktap"
+	StreamFile = qemu.ResultsFile
 	HTMLFile   = "report.html"
 )
 
@@ -58,7 +59,7 @@ func (o Options) Check() error {
 }
 
 // WriteRun writes junit.xml, kcidb.json, results.ktap (nested; the
-// guest's flat stream moves to stream.ktap) and report.html into the
+// guest's flat stream stays in stream.ktap) and report.html into the
 // result directory dir of the run res.
 func WriteRun(dir string, res *run.Result, o Options) error {
 	if res == nil {
@@ -140,9 +141,6 @@ func writeRun(dir string, res *run.Result, flaky map[string]string, o Options) e
 	if err != nil {
 		return err
 	}
-	if err := keepStream(dir); err != nil {
-		return err
-	}
 	return writeFiles(dir, files)
 }
 
@@ -181,29 +179,6 @@ func render(in inputs) ([]file, error) {
 		return nil, err
 	}
 	return []file{{JUnitFile, j.Bytes()}, {KCIDBFile, append(k, '\n')}, {KTAPFile, t.Bytes()}, {HTMLFile, h.Bytes()}}, nil
-}
-
-// keepStream moves the guest's flat KTAP stream out of the way of the
-// nested document, once: a directory written again keeps its stream.
-func keepStream(dir string) error {
-	src, dst := filepath.Join(dir, KTAPFile), filepath.Join(dir, StreamFile)
-	if _, err := os.Stat(dst); err == nil {
-		return nil
-	}
-	b, err := os.ReadFile(src)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("keep the guest's KTAP stream: %w", err)
-	}
-	if bytes.Contains(b, []byte("# Subtest: ")) {
-		return nil // already the nested document (the stream was lost)
-	}
-	if err := os.Rename(src, dst); err != nil {
-		return fmt.Errorf("keep the guest's KTAP stream: %w", err)
-	}
-	return nil
 }
 
 // LoadComparison reads dir/comparison.json back (compare.Comparison), for a

@@ -128,7 +128,7 @@ func TestWriteRun(t *testing.T) {
 		t.Run(tc.fixture, func(t *testing.T) {
 			res := loadRun(t, tc.fixture)
 			dir := t.TempDir()
-			flat := stream(t, filepath.Join(dir, KTAPFile), res.Cases)
+			flat := stream(t, filepath.Join(dir, StreamFile), res.Cases)
 			o := Options{Origin: "ci_lab"}
 			if tc.build {
 				o.Build = loadManifest(t)
@@ -136,8 +136,8 @@ func TestWriteRun(t *testing.T) {
 			if err := WriteRun(dir, res, o); err != nil {
 				t.Fatal(err)
 			}
-			// The guest's stream is kept, the nested document replaces it,
-			// and writing again keeps the stream rather than the nested one.
+			// The guest's stream is kept beside the nested document, also
+			// when the directory is written again.
 			if err := WriteRun(dir, res, o); err != nil {
 				t.Fatal(err)
 			}
