@@ -1,7 +1,6 @@
 package merge
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +12,7 @@ import (
 )
 
 // Dirs merges the shard result directories dirs into the new result
-// directory out: result.json, what rep writes (the report formats), and a
+// directory out: result.json (run.Save), what rep writes (the report formats), and a
 // copy of each shard's directory as shard-K, whose console.log and QEMU
 // command line belong to that shard's VM. out is replaced only when it is
 // an earlier vmtest result and force is set (run.CheckOut); it appears
@@ -58,12 +57,8 @@ func Dirs(dirs []string, out string, force bool, rep run.Reporter) (*run.Result,
 			return nil, fmt.Errorf("copy shard %s: %w", dirs[i], err)
 		}
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode result.json: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(stage, "result.json"), append(b, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("write result.json: %w", err)
+	if err := run.Save(stage, m); err != nil {
+		return nil, err
 	}
 	if rep != nil {
 		if err := rep.Run(stage, m); err != nil {

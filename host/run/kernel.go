@@ -63,7 +63,7 @@ func ParseKernel(field, arg string, results bool) (*KernelRef, error) {
 		return ref, nil
 	default:
 		if fi, err := os.Stat(arg); err == nil && fi.IsDir() && results {
-			if _, err := os.Stat(filepath.Join(arg, "result.json")); err != nil {
+			if _, err := os.Stat(filepath.Join(arg, ResultFile)); err != nil {
 				return nil, inputerr.Errorf(field, arg, "is a directory without result.json (give a bzImage, debian, a build spec or an earlier result directory)")
 			}
 			r, err := Load(arg)

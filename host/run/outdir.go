@@ -17,7 +17,7 @@ import (
 // resultMarkers are the files at the top of the directories vmtest writes:
 // a run, a repeated run, a comparison. A directory holding one of them is
 // an earlier vmtest result, which --force may replace.
-var resultMarkers = []string{"result.json", RepeatFile, "comparison.json"}
+var resultMarkers = []string{ResultFile, RepeatFile, "comparison.json"}
 
 // ErrEarlierResult is CheckOut's problem with a directory that holds an
 // earlier vmtest result and may be replaced only when forced.

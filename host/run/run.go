@@ -432,7 +432,7 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	}
 
 	os.Remove(filepath.Join(stage, qemu.QMPSocket))
-	if err := writeJSON(filepath.Join(stage, "result.json"), res); err != nil {
+	if err := Save(stage, res); err != nil {
 		return "", "", err
 	}
 	ok = true
@@ -544,10 +544,18 @@ func writeJSON(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
+// ResultFile is a result directory's result.json.
+const ResultFile = "result.json"
+
+// Save writes res as dir's result.json.
+func Save(dir string, res *Result) error {
+	return writeJSON(filepath.Join(dir, ResultFile), res)
+}
+
 // Load reads the result.json of an earlier run's directory, so that CI
 // can reuse a cached base run instead of booting it again.
 func Load(dir string) (*Result, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	data, err := os.ReadFile(filepath.Join(dir, ResultFile))
 	if err != nil {
 		return nil, fmt.Errorf("read earlier result: %w", err)
 	}
