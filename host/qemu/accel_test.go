@@ -184,10 +184,14 @@ func TestProbeRealQEMU(t *testing.T) {
 }
 
 func TestChooser(t *testing.T) {
-	// Far too slow, for this test: 200 ms more than TCG's probe.
+	// Far too slow, for this test: 1.5 s more than TCG's probe. The fake
+	// QEMU is a shell script, and on a loaded runner starting one can take
+	// a few hundred milliseconds more for one probe than the other: the
+	// margin keeps "KVM works" from reading as "too slow".
 	defer func(d time.Duration) { kvmTooSlow = d }(kvmTooSlow)
-	kvmTooSlow = 200 * time.Millisecond
+	kvmTooSlow = 1500 * time.Millisecond
 	hang := `[ "$accel" = kvm ] && { printf R > "$serial"; exec sleep 60; }; works`
+	slow := `[ "$accel" = kvm ] && sleep 2.5; works`
 	tests := []struct {
 		name   string
 		body   string
@@ -206,13 +210,19 @@ func TestChooser(t *testing.T) {
 		{"kvm, KVM hangs", hang, true, AccelKVM, "", "", "KVM is not usable: the probe guest hung after real mode", []string{"kvm"}},
 		{"auto, KVM aborts", `[ "$accel" = kvm ] && { echo 'qemu: -cpu host: KVM aborted' >&2; exit 1; }; works`, true, AccelAuto, TCG,
 			"KVM not usable: the probe guest under kvm failed before its first step (exit status 1): qemu: -cpu host: KVM aborted", "", []string{"kvm"}},
-		{"auto, KVM far too slow", `[ "$accel" = kvm ] && sleep 0.5; works`, true, AccelAuto, TCG, "(KVM runs it, far too slowly)", "", []string{"kvm", "tcg"}},
+		{"auto, KVM far too slow", slow, true, AccelAuto, TCG, "(KVM runs it, far too slowly)", "", []string{"kvm", "tcg"}},
 		{"auto, no /dev/kvm", "works", false, AccelAuto, TCG, "KVM not usable: cannot open ", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bin, calls := fakeQEMU(t, tt.body)
-			c := Chooser{Binary: bin, CacheDir: t.TempDir(), Device: filepath.Join(t.TempDir(), "none"), ProbeTimeout: 800 * time.Millisecond}
+			// Hangs are told by the probe timeout, kept short; the slow
+			// KVM's probe must end within it.
+			timeout := 800 * time.Millisecond
+			if tt.body == slow {
+				timeout = 6 * time.Second
+			}
+			c := Chooser{Binary: bin, CacheDir: t.TempDir(), Device: filepath.Join(t.TempDir(), "none"), ProbeTimeout: timeout}
 			if tt.device {
 				c.Device = kvmNode(t)
 			}
