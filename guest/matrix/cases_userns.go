@@ -155,6 +155,19 @@ func usernsCases() []Case {
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: []int32{-1}})) },
 		},
 		{
+			// Found by vmtest mutate: without it, forcing false (or making
+			// "> 1") copy_clone_args_from_user's check of a NULL set_tid
+			// with a non-zero set_tid_size survived, because every other
+			// case with that input reaches alloc_pid, which also answers
+			// EINVAL (the on-stack array it then reads is zeroed). Here
+			// copy_process refuses first: CLONE_NEWPID needs CAP_SYS_ADMIN.
+			ID: "set_tid/userns/unprivileged-newpid-size-without-pointer", Rule: "without privilege, CLONE_NEWPID with set_tid NULL and set_tid_size 1 is EINVAL, not EPERM: clone3 checks its arguments before copy_process checks the namespace permission",
+			Expect: "EINVAL", Needs: SetTID | PIDNS, Setup: Setup{UID: unprivileged},
+			Run: func(t *T) {
+				t.Check(Errno(unix.EINVAL), t.Clone(Call{Flags: unix.CLONE_NEWPID, SetTIDSize: U64(1)}))
+			},
+		},
+		{
 			ID: "set_tid/userns/unprivileged-pid-max-einval", Rule: "without privilege pid_max is EINVAL, not EPERM",
 			Expect: "EINVAL", Needs: SetTID, Setup: Setup{UID: unprivileged},
 			Run: func(t *T) { t.Check(Errno(unix.EINVAL), t.Clone(Call{SetTID: []int32{int32(t.PidMax)}})) },
