@@ -163,7 +163,8 @@ type Result struct {
 		// HostMS is the host's work before the run's first QEMU
 		// started: Prepare's and then Run's (checking, hashing, the
 		// initramfs, the accelerator and the boot plan). A warm run
-		// reads only small cache files: about 15 ms here.
+		// reads only small cache files: about 1 ms here, to which the
+		// process's start and the command line add about 10.
 		HostMS float64 `json:"host_ms"`
 	} `json:"timings"`
 	// Shard is the slice of the selection this run ran (run --shard);
@@ -461,7 +462,7 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	} else {
 		boot = fastboot.Planner{QEMU: p.qemuBin, CacheDir: opts.CacheDir, Accel: accel}.Plan(ctx, res.Kernel.Path, res.Kernel.SHA256)
 		if boot.MachineFrom == fastboot.FromTrial && slices.Contains(failureModes, opts.Debug) {
-			boot = boot.OnPC(fastboot.FromRule, fmt.Sprintf("--debug %s fakes a failure, which a kernel on trial on microvm would be booted again on pc for (no machine verdict for this kernel yet)", opts.Debug))
+			boot = boot.OnPC(fastboot.FromRule, fmt.Sprintf("--debug %s fakes a failure, and a kernel on trial on microvm would be booted again on pc for it (no machine verdict for this kernel yet)", opts.Debug))
 		}
 	}
 	trial := time.Duration(0)
