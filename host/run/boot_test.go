@@ -192,6 +192,9 @@ func fakeBoot(t *testing.T, ctx context.Context, mode string, accel qemu.Accel, 
 // kernel.
 func TestBootOutcomes(t *testing.T) {
 	short := Timeouts{Boot: 2 * time.Second, Case: time.Second, Run: 30 * time.Second}
+	// roomy leaves a slow start of the fake QEMU (under -race, on a busy
+	// host) well inside the windows of the rows that do not wait them out.
+	roomy := Timeouts{Boot: 10 * time.Second, Case: time.Second, Run: 30 * time.Second}
 	tests := []struct {
 		mode   string
 		accel  qemu.Accel
@@ -222,15 +225,15 @@ func TestBootOutcomes(t *testing.T) {
 		{mode: "silent", accel: qemu.TCG, to: short, status: BootTimeout},
 		// On trial on microvm: only a guest that never reached the agent
 		// is booted again on pc.
-		{mode: "completed", to: short, machine: qemu.Microvm, trial: time.Second, status: Completed},
+		{mode: "completed", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: Completed},
 		{mode: "silent", to: short, machine: qemu.Microvm, trial: time.Second, status: BootTimeout,
 			detail: "no sign of life from the guest agent within 1s", microvm: "on microvm the kernel did not reach the guest agent within 1s"},
-		{mode: "early-panic", to: short, machine: qemu.Microvm, trial: time.Second, status: Crashed,
+		{mode: "early-panic", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: Crashed,
 			title: "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)", microvm: "on microvm the VM ended before the guest agent's first words (crashed: Kernel panic"},
-		{mode: "no-microvm", to: short, machine: qemu.Microvm, trial: time.Second, status: QEMUFailed,
+		{mode: "no-microvm", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: QEMUFailed,
 			microvm: "on microvm QEMU did not start"},
-		{mode: "panic", to: short, machine: qemu.Microvm, trial: time.Second, status: Crashed, title: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009"},
-		{mode: "no-done", to: short, machine: qemu.Microvm, trial: time.Second, status: NoDone, detail: `the VM ended before the agent's done record`},
+		{mode: "panic", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: Crashed, title: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009"},
+		{mode: "no-done", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: NoDone, detail: `the VM ended before the agent's done record`},
 		// Both on trial: both say so, and the caller drops microvm first.
 		{mode: "silent", accel: qemu.KVM, to: short, life: 500 * time.Millisecond, machine: qemu.Microvm, trial: time.Second, status: BootTimeout,
 			kvmFailure: "no sign of life within 500ms under KVM", microvm: "did not reach the guest agent within 500ms"},
@@ -319,7 +322,7 @@ func TestRunMachineTrial(t *testing.T) {
 	}
 	agent := staticELF(t)
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // what the fake QEMU says of itself
-	const trialFailed = "pc: on microvm the kernel did not reach the guest agent within 2s"
+	const trialFailed = "pc: on microvm the kernel did not reach the guest agent within 3s"
 	type boot struct {
 		machines string // the fake QEMU's boots, in order
 		from     string // Boot.MachineFrom
@@ -373,7 +376,7 @@ func TestRunMachineTrial(t *testing.T) {
 				var progress strings.Builder
 				p, err := Prepare(Options{Kernel: kernel, QEMU: self, Accel: qemu.AccelTCG, CacheDir: cache, Agent: agent, Debug: tt.debug,
 					Cases: []string{"clone3/plain/ver0", "clone3/plain/size-zero"}, Out: filepath.Join(t.TempDir(), "r"),
-					Timeouts: Timeouts{Boot: 2 * time.Second, Case: time.Second, Run: 20 * time.Second}, Progress: &progress})
+					Timeouts: Timeouts{Boot: 3 * time.Second, Case: time.Second, Run: 20 * time.Second}, Progress: &progress})
 				if err != nil {
 					t.Fatal(err)
 				}
