@@ -14,9 +14,9 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # qemu-system-x86 boots the guests; the rest builds kernels (vmtest build)
 # and fetches Debian's kernel and source packages.
 DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates chromium libxml2-utils python3 shellcheck jq
-GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
+GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum $(wildcard configs/*.config)
 
-.PHONY: all deps build run lint cross test test-slow test-kernels compare bench clean
+.PHONY: all deps build run lint cross test test-slow test-kernels test-boot-paths compare bench clean
 
 all: build
 
@@ -52,6 +52,7 @@ test-kernels: build
 	./$(BIN) build --patch kernels/0001-clone3-withdraw-set_tid.patch >/dev/null
 	./$(BIN) build --patch kernels/broken/pid-broken-set_tid-permission-check.patch >/dev/null
 	./$(BIN) build --patch kernels/testing/warn-on-set_tid-size-3.patch >/dev/null
+	./$(BIN) build --config minimal --config no-pvh >/dev/null
 
 # Static checks, which need neither QEMU nor a kernel, so they come first.
 # `go mod tidy -diff` prints what tidy would change and fails if anything
@@ -76,6 +77,19 @@ cross:
 test: lint cross deps build test-kernels actionlint
 	$(GO) test -race -short -timeout 15m ./...
 	VMTEST_E2E_REQUIRE=1 $(GO) test -timeout 45m ./...
+	$(MAKE) --no-print-directory test-boot-paths
+
+# The other boot path: the end-to-end tests of the minimal kernel that
+# cover each kind of run (the result channels, the agent's parameters,
+# qemu-cmdline.sh, --repeat, --shard, the boot path itself) again on the
+# minimal kernel built without CONFIG_PVH, which boots its bzImage
+# through the kernel's own decompressor instead of the ELF through PVH.
+# About 15 boots, a minute or two; the compare and bisect tests, which
+# pair the minimal kernel with patched ones, stay on the PVH path.
+NO_PVH_KERNEL := build:config=minimal,config=no-pvh
+BOOT_PATH_TESTS := TestRunBootPath|TestRunFallbackChannels|TestRunBadAgentParameter|TestRerunScript|TestRunRepeat|TestShardsMergeToWholeRun
+test-boot-paths: build
+	VMTEST_E2E_MINIMAL=$(NO_PVH_KERNEL) VMTEST_E2E_REQUIRE=1 $(GO) test -count=1 -timeout 20m -run '^($(BOOT_PATH_TESTS))$$' ./e2e/
 
 # The end-to-end tests that build kernels from scratch (vmtest bisect over
 # a git history of the kernel tree): tens of minutes, so not in make test.

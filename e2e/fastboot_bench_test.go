@@ -142,9 +142,12 @@ func BenchmarkFastbootRun(b *testing.B) {
 
 // BenchmarkHostWorkBeforeQEMU: on a warm cache, vmtest starts the run's
 // QEMU at most 50 ms after it was started itself. A wrapper in front of
-// QEMU stamps the time the run's boot reaches it and fails it at once;
-// everything else (the KVM verdict, the device list, the microvm probe
-// of the warm-up) it passes to the real QEMU.
+// QEMU stamps the time the run's first boot reaches it and fails it at
+// once (so the kernel, on trial on microvm, is tried on pc too, and no
+// machine verdict is cached: the figure includes the trial's plan);
+// everything else (the KVM verdict, the device list) it passes to the
+// real QEMU. result.json's timings.host_ms, vmtest's own measure of the
+// same work, is reported beside it.
 func BenchmarkHostWorkBeforeQEMU(b *testing.B) {
 	const limit = 50 * time.Millisecond
 	real, err := exec.LookPath("qemu-system-x86_64")
@@ -155,29 +158,38 @@ func BenchmarkHostWorkBeforeQEMU(b *testing.B) {
 	stamp := filepath.Join(dir, "stamp")
 	wrapper := filepath.Join(dir, "qemu-system-x86_64")
 	os.WriteFile(wrapper, []byte(`#!/bin/sh
-case "$*" in *vmtest.case_timeout=*) date +%s%N > `+stamp+`; exit 1 ;; esac
+case "$*" in *vmtest.case_timeout=*) [ -e `+stamp+` ] || date +%s%N > `+stamp+`; exit 1 ;; esac
 exec `+real+` "$@"
 `), 0o755)
 	kernel := debianKernel(b)
+	var own []float64 // result.json's timings.host_ms
 	hostWork := func() time.Duration {
 		os.Remove(stamp)
+		out := filepath.Join(b.TempDir(), "r")
 		start := time.Now()
-		vmtest(b, "run", "--kernel", kernel, "--qemu", wrapper, "--out", filepath.Join(b.TempDir(), "r"))
+		vmtest(b, "run", "--kernel", kernel, "--qemu", wrapper, "--out", out)
 		data, err := os.ReadFile(stamp)
 		if err != nil {
 			b.Fatalf("the run never started its QEMU: %v", err)
 		}
 		ns, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		if r, err := run.Load(out); err == nil {
+			own = append(own, r.Timings.HostMS)
+		}
 		return time.Unix(0, ns).Sub(start)
 	}
 	hostWork() // warm-up: caches filled
+	own = nil
 	var ds []float64
 	for range max(b.N, 5) {
 		ds = append(ds, float64(hostWork().Microseconds())/1000)
 	}
 	m := median(ds)
 	b.ReportMetric(m, "host-ms")
-	b.Logf("host work before QEMU: %v ms", ds)
+	if len(own) > 0 {
+		b.ReportMetric(median(own), "result-host-ms")
+	}
+	b.Logf("host work before QEMU: %v ms (result.json: %v ms)", ds, own)
 	if m > float64(limit.Milliseconds()) {
 		b.Errorf("vmtest took %.1f ms (median) before starting QEMU; the target is %s", m, limit)
 	}

@@ -106,9 +106,22 @@ func needVMs(t testing.TB) {
 	testutils.SkipWithoutQEMU(t)
 }
 
-// kernel returns a test kernel for --kernel (see testutils.RequireKernel).
+// EnvMinimal names the kernel that the tests of the minimal kernel (the
+// build spec "build") boot instead: another build spec, such as
+// build:config=minimal,config=no-pvh (`make test-boot-paths`), so that
+// the suite covers the bzImage boot path as well as the PVH one.
+const EnvMinimal = "VMTEST_E2E_MINIMAL"
+
+// minimalSpec is the minimal kernel's build spec.
+const minimalSpec = "build"
+
+// kernel returns a test kernel for --kernel (see testutils.RequireKernel);
+// the minimal one is EnvMinimal's when that is set.
 func kernel(t testing.TB, name string) string {
 	t.Helper()
+	if m := os.Getenv(EnvMinimal); name == minimalSpec && m != "" {
+		name = m
+	}
 	return testutils.RequireKernel(t, name)
 }
 

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,7 +151,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (code 
 	if err := run.CheckOut(o.Out, *force); err != nil {
 		return reportErr(stderr, "vmtest run", err)
 	}
-	ref, err := run.ParseKernel("kernel", o.Kernel, false)
+	ref, err := run.ParseKernelIn(cmp.Or(o.CacheDir, run.DefaultCacheDir()), "kernel", o.Kernel, false)
 	if err != nil {
 		return reportErr(stderr, "vmtest run", err)
 	}

@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vmtest/vmtest/host/fileid"
 	"github.com/vmtest/vmtest/internal/testutils"
 )
 
@@ -337,5 +339,33 @@ func TestCheckRealKernel(t *testing.T) {
 				t.Errorf("implausible header: %+v", info)
 			}
 		})
+	}
+}
+
+// TestCheckCached: the remembered verdict is Check's, and a file that
+// became bad is refused, not answered from the cache; a bad file is
+// never remembered.
+func TestCheckCached(t *testing.T) {
+	good := defaultImage().Bytes()
+	path := writeFile(t, "bzImage", good)
+	time.Sleep(20 * time.Millisecond)
+	c := fileid.Cache{Dir: t.TempDir(), Settle: time.Millisecond}
+	want, err := Check(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if got, err := CheckCached(c, path); err != nil || got != want {
+			t.Errorf("CheckCached #%d = %+v, %v; want %+v", i+1, got, err, want)
+		}
+	}
+	bad := append([]byte(nil), good...)
+	bad[0x1fe] = 0 // the boot signature
+	os.WriteFile(path, bad, 0o644)
+	time.Sleep(20 * time.Millisecond)
+	for i := range 2 {
+		if _, err := CheckCached(c, path); !errors.Is(err, ErrNotBzImage) {
+			t.Errorf("CheckCached #%d of a broken file: %v, want ErrNotBzImage", i+1, err)
+		}
 	}
 }

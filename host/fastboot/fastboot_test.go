@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/internal/testutils"
@@ -56,125 +55,98 @@ func kernel(t *testing.T, pvh bool) (path, sum string) {
 	return path, sum
 }
 
-// fakeQEMU is a stand-in for QEMU that logs its arguments, one call per
-// line, to $calls and then runs body in the probe's directory.
-func fakeQEMU(t *testing.T, body string) (bin, calls string) {
-	dir := t.TempDir()
-	bin, calls = filepath.Join(dir, "qemu-system-x86_64"), filepath.Join(dir, "calls")
-	os.WriteFile(bin, []byte(`#!/bin/sh
-case "$*" in *"-device help"*) echo 'name "ivshmem-plain", bus PCI'; exit 0 ;; esac
-echo "$*" >> `+calls+"\n"+body+"\n"), 0o755)
-	return bin, calls
-}
-
-func callLines(t *testing.T, calls string) []string {
-	b, _ := os.ReadFile(calls)
-	return strings.Split(strings.TrimSpace(string(b)), "\n")
-}
-
-const (
-	agentUp = `printf 'KTAP version 1\n1..0\n' > stream.ktap; exec sleep 30`
-	panics  = `echo 'Kernel panic - not syncing: Attempted to kill init!' > console.log; exit 0`
-	hangs   = `exec sleep 30`
-	broken  = `echo 'qemu-system-x86_64: -machine microvm: unsupported machine type' >&2; exit 1`
-)
-
-// TestMain keeps what the fake QEMUs say about themselves out of the
-// user's cache (host/qemu caches it per binary).
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vmtest-fastboot-test-")
+// tcgPlanner is a planner under TCG whose host TSC frequency is cached
+// (1234567 kHz), so that no test depends on measuring it.
+func tcgPlanner(t *testing.T) Planner {
+	cache := t.TempDir()
+	os.MkdirAll(filepath.Join(cache, "accel"), 0o755)
+	id, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
-		panic(err)
+		t.Skip("no boot ID to key the TSC frequency by")
 	}
-	os.Setenv("XDG_CACHE_HOME", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.WriteFile(filepath.Join(cache, "accel", "tsc-"+strings.TrimSpace(string(id))+".khz"), []byte("1234567\n"), 0o644)
+	qemuBin := filepath.Join(t.TempDir(), "qemu-system-x86_64")
+	os.WriteFile(qemuBin, []byte("#!/bin/sh\nexit 1\n"), 0o755)
+	return Planner{QEMU: qemuBin, CacheDir: cache, Accel: qemu.TCG}
 }
 
+// TestPlan: a kernel without a verdict is planned on microvm on trial;
+// what its run records decides the next plan, per kernel file and
+// accelerator, and only the outcomes that say something about the
+// machine are recorded.
 func TestPlan(t *testing.T) {
+	const why = "on microvm the kernel did not reach the guest agent within 30s"
 	tests := []struct {
-		name    string
-		pvh     bool
-		body    string
-		path    string
+		name string
+		pvh  bool
+		// record turns the first plan into the boot its run recorded
+		// (nil: the run recorded nothing).
+		record func(Boot) Boot
+		// the second plan of the same kernel
 		machine qemu.Machine
-		note    string // substring ("" : none)
+		from    string
+		note    string // substring ("": none)
 	}{
-		{"PVH kernel, microvm works", true, agentUp, PathPVH, qemu.Microvm, ""},
-		{"bzImage only, microvm works", false, agentUp, PathBzImage, qemu.Microvm, "bzImage: payload: corrupt payload"},
-		{"panics on microvm", true, panics, PathPVH, qemu.PC, "pc: on microvm QEMU ended (<nil>) before the guest agent's first words; the kernel panicked"},
-		{"hangs on microvm", true, hangs, PathPVH, qemu.PC, "pc: on microvm the kernel did not reach the guest agent within 500ms"},
-		{"QEMU without microvm", true, broken, PathPVH, qemu.PC, "exit status 1) before the guest agent's first words: qemu-system-x86_64: -machine microvm: unsupported machine type"},
+		{name: "a PVH kernel that reached the agent on microvm", pvh: true,
+			record: func(b Boot) Boot { return b }, machine: qemu.Microvm, from: FromCache},
+		{name: "a bzImage that reached the agent on microvm",
+			record: func(b Boot) Boot { return b }, machine: qemu.Microvm, from: FromCache, note: "bzImage: payload: corrupt payload"},
+		{name: "a kernel that needed pc", pvh: true,
+			record: func(b Boot) Boot { return b.Fallback(why, 30000) }, machine: qemu.PC, from: FromCache, note: "pc: " + why},
+		{name: "nothing recorded: still on trial", pvh: true,
+			machine: qemu.Microvm, from: FromTrial},
+		{name: "pc by rule records nothing", pvh: true,
+			record: func(b Boot) Boot { return b.OnPC(FromRule, "a --debug run") }, machine: qemu.Microvm, from: FromTrial},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path, sum := kernel(t, tt.pvh)
-			bin, calls := fakeQEMU(t, tt.body)
-			p := Planner{QEMU: bin, CacheDir: t.TempDir(), Initramfs: "/i.cpio", Accel: qemu.KVM, ProbeTimeout: 500 * time.Millisecond, Append: []string{"acpi=off"}}
+			p := tcgPlanner(t)
 			b := p.Plan(context.Background(), path, sum)
-			if b.Path != tt.path || b.Machine != tt.machine || b.MachineFrom != "probe" {
-				t.Errorf("Plan = %+v, want %s on %s, probed", b, tt.path, tt.machine)
+			wantPath, wantKernel := PathBzImage, path
+			if tt.pvh {
+				wantPath, wantKernel = PathPVH, filepath.Join(filepath.Dir(path), "vmlinux")
 			}
-			if (tt.note == "") != (b.Note == "") || !strings.Contains(b.Note, tt.note) {
-				t.Errorf("note %q, want one containing %q", b.Note, tt.note)
+			if b.Path != wantPath || b.Kernel != wantKernel || b.Machine != qemu.Microvm || b.MachineFrom != FromTrial || b.TSCKHz != 1234567 {
+				t.Errorf("first Plan = %+v, want %s of %s on microvm on trial, TSC 1234567 kHz", b, wantPath, wantKernel)
 			}
-			wantKernel := path
-			if tt.path == PathPVH {
-				wantKernel = filepath.Join(filepath.Dir(path), "vmlinux")
+			if tt.record != nil {
+				if err := p.Record(tt.record(b), sum); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if b.Kernel != wantKernel {
-				t.Errorf("kernel %s, want %s", b.Kernel, wantKernel)
-			}
-			probe := callLines(t, calls)
-			if len(probe) != 1 || !strings.Contains(probe[0], "-machine microvm,accel=kvm") || !strings.Contains(probe[0], "-kernel "+wantKernel+" ") ||
-				!strings.Contains(probe[0], "vmtest.case="+probeCase+" acpi=off") || !strings.Contains(probe[0], "-initrd /i.cpio") ||
-				!strings.Contains(probe[0], ",pcie=on ") || !strings.Contains(probe[0], "-device ivshmem-plain,memdev=results-mem") {
-				t.Errorf("probe boot: %q", probe)
-			}
-			// The verdict is cached: a second plan boots nothing.
 			again := p.Plan(context.Background(), path, sum)
-			if again.Machine != b.Machine || again.MachineFrom != "cache" || again.Note != b.Note {
-				t.Errorf("second Plan = %+v, want the cached verdict of %+v", again, b)
+			if again.Machine != tt.machine || again.MachineFrom != tt.from || again.Path != wantPath {
+				t.Errorf("second Plan = %+v, want %s from %s", again, tt.machine, tt.from)
 			}
-			if n := len(callLines(t, calls)); n != 1 {
-				t.Errorf("QEMU ran %d times for two plans, want once", n)
+			if (tt.note == "") != (again.Note == "") || !strings.Contains(again.Note, tt.note) {
+				t.Errorf("note %q, want one containing %q", again.Note, tt.note)
 			}
-			// Another accelerator asks again.
-			p.Accel = qemu.TCG
-			os.MkdirAll(filepath.Join(p.CacheDir, "accel"), 0o755)
-			id, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-			os.WriteFile(filepath.Join(p.CacheDir, "accel", "tsc-"+strings.TrimSpace(string(id))+".khz"), []byte("1234567\n"), 0o644)
-			tcg := p.Plan(context.Background(), path, sum)
-			last := callLines(t, calls)
-			if tcg.MachineFrom != "probe" || len(last) != 2 || !strings.Contains(last[1], "tsc_early_khz=1234567") || !strings.Contains(last[1], "microvm,accel=tcg") {
-				t.Errorf("under TCG: %+v, probe %q", tcg, last)
+			if wantTSC := map[qemu.Machine]int{qemu.Microvm: 1234567}[again.Machine]; again.TSCKHz != wantTSC {
+				t.Errorf("TSC %d kHz on %s, want %d", again.TSCKHz, again.Machine, wantTSC)
 			}
-			if tcg.TSCKHz != 1234567 {
-				t.Errorf("TSC %d kHz, want the cached 1234567", tcg.TSCKHz)
+			// The verdict is the kernel's under this accelerator and
+			// this QEMU: another of either tries again.
+			for _, other := range []Planner{{QEMU: p.QEMU, CacheDir: p.CacheDir, Accel: qemu.KVM}, {QEMU: p.QEMU + "-other", CacheDir: p.CacheDir, Accel: qemu.TCG}} {
+				if b := other.Plan(context.Background(), path, sum); b.MachineFrom != FromTrial {
+					t.Errorf("%s under %s: %+v, want a new trial", other.QEMU, other.Accel, b)
+				}
 			}
 		})
 	}
 }
 
-func TestPlanInterrupted(t *testing.T) {
-	path, sum := kernel(t, true)
-	bin, calls := fakeQEMU(t, hangs)
-	p := Planner{QEMU: bin, CacheDir: t.TempDir(), Initramfs: "/i.cpio", Accel: qemu.KVM}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	b := p.Plan(ctx, path, sum)
-	if b.Machine != qemu.PC || b.MachineFrom != "rule" || !strings.Contains(b.Note, "interrupted") {
-		t.Errorf("interrupted Plan = %+v, want pc, not a verdict", b)
+// TestFallback: the boot on pc after a failed trial says why, how long
+// the microvm attempt ran, and drops the microvm-only TSC parameter.
+func TestFallback(t *testing.T) {
+	b := Boot{Path: PathBzImage, Machine: qemu.Microvm, MachineFrom: FromTrial, TSCKHz: 2000000, Note: "bzImage: no PVH note"}
+	f := b.Fallback("on microvm QEMU ended", 1500)
+	if f.Machine != qemu.PC || f.MachineFrom != FromFallback || f.TSCKHz != 0 || f.MicrovmMS != 1500 ||
+		f.MicrovmFailure != "on microvm QEMU ended" || f.Note != "bzImage: no PVH note; pc: on microvm QEMU ended" {
+		t.Errorf("Fallback = %+v", f)
 	}
-	// Nothing was cached: the next plan probes again.
-	bin2, calls2 := fakeQEMU(t, agentUp)
-	p.QEMU = bin2
-	if b := p.Plan(context.Background(), path, sum); b.Machine != qemu.Microvm || b.MachineFrom != "probe" {
-		t.Errorf("after an interrupted probe: %+v, want a new probe", b)
-	}
-	if len(callLines(t, calls)) != 1 || len(callLines(t, calls2)) != 1 {
-		t.Error("want one probe per plan")
+	if r := (Boot{Machine: qemu.Microvm}).OnPC(FromRule, "why"); r.Note != "pc: why" || r.Machine != qemu.PC {
+		t.Errorf("OnPC = %+v", r)
 	}
 }
 

@@ -34,13 +34,26 @@ type machine interface {
 
 var _ machine = (*qemu.VM)(nil)
 
+// retry says why a boot is to be run again another way ("": not that
+// way); the caller decides which, if both.
+type retry struct {
+	// kvm: under KVM chosen by auto, the guest showed no sign of life or
+	// QEMU stopped it with an internal error: run it under TCG.
+	kvm string
+	// microvm: on trial on microvm, the guest did not reach the agent:
+	// boot it on pc.
+	microvm string
+}
+
 // boot runs the VM and fills res with what happened.
 // pump, when not nil, copies the shared-memory result channel into the
 // results file; boot stops it. When life > 0 the guest runs under KVM
 // chosen by auto: if it shows no sign of life within life, or QEMU stops
-// it with an internal error, boot ends it and returns why (the caller
-// runs it again under TCG).
-func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Timeouts, life time.Duration, res *Result, progress io.Writer, pump *shmPump) (kvmFailure string) {
+// it with an internal error, boot ends it and says why (the caller runs
+// it again under TCG). When trial > 0 the guest runs on microvm on trial:
+// if it does not reach the agent within trial, boot ends it and says why
+// (the caller boots it again on pc).
+func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Timeouts, life, trial time.Duration, res *Result, progress io.Writer, pump *shmPump) (again retry) {
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -56,9 +69,15 @@ func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Tim
 	vm, err := qemu.Start(ctx, cfg, dir)
 	if err != nil {
 		res.Status, res.StatusDetail = startFailed(err, ctx.Err())
-		return ""
+		res.Timings.TotalMS = ms(time.Since(start))
+		if trial > 0 && ctx.Err() == nil {
+			// A QEMU without microvm, say, exits before its QMP socket.
+			again.microvm = "on microvm QEMU did not start: " + err.Error()
+		}
+		return again
 	}
 	m := newMonitor(to, life, cfg.Accel == qemu.KVM, len(p.cases), progress)
+	m.trial = trial
 	flush := func() {}
 	if pump != nil {
 		flush = pump.flush
@@ -67,7 +86,9 @@ func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Tim
 	cancel()
 	res.Timings.TotalMS = ms(time.Since(start))
 	console, _ := os.ReadFile(filepath.Join(dir, qemu.ConsoleLog))
-	return m.conclude(res, vm.Stderr(), string(console))
+	again.kvm = m.conclude(res, vm.Stderr(), string(console))
+	again.microvm = m.microvmFailure(res, vm.Stderr())
+	return again
 }
 
 // lastWordsWait is how long the loop keeps reading result lines after it

@@ -2,24 +2,33 @@ package run
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/vmtest/vmtest/host/fastboot"
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/internal/catalog"
+	"github.com/vmtest/vmtest/internal/contract"
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 // The test binary doubles as a fake QEMU: with fakeQEMUEnv set it plays
 // one scenario (a guest that completes, crashes, stalls, ...) against the
 // real boot loop, over a real QMP socket, without a kernel.
 const fakeQEMUEnv = "VMTEST_FAKE_QEMU"
+
+// fakeQEMULog, when set, names a file the fake QEMU appends its machine
+// type to, one boot a line.
+const fakeQEMULog = "VMTEST_FAKE_QEMU_LOG"
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(fakeQEMUEnv); mode != "" {
@@ -31,6 +40,30 @@ func TestMain(m *testing.M) {
 // fakeQEMU serves QMP on qmp.sock in the working directory (as the real
 // command line asks) and writes the guest's side of mode.
 func fakeQEMU(mode string) int {
+	machine := ""
+	for i, a := range os.Args {
+		if a == "help" {
+			return 0 // -device help: no ivshmem here
+		}
+		if a == "-machine" && i+1 < len(os.Args) {
+			machine, _, _ = strings.Cut(os.Args[i+1], ",")
+		}
+	}
+	if log := os.Getenv(fakeQEMULog); log != "" {
+		f, _ := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		fmt.Fprintln(f, machine)
+		f.Close()
+	}
+	if m, ok := strings.CutPrefix(mode, machine+":"); ok {
+		mode = m // "microvm:silent": silent on microvm, completed elsewhere
+	} else if strings.Contains(mode, ":") {
+		mode = "completed"
+	}
+	if mode == "no-microvm" {
+		// A QEMU built without microvm refuses the machine at once.
+		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: -machine microvm: unsupported machine type")
+		return 1
+	}
 	os.Remove(qemu.QMPSocket)
 	l, err := net.Listen("unix", qemu.QMPSocket)
 	if err != nil {
@@ -121,13 +154,20 @@ func fakeQEMU(mode string) int {
 		event("STOP", nil)
 	case "stall":
 		guest(header + "ok 1 clone3/plain/ver0\n")
+	case "early-panic":
+		// A kernel that panics before its init, as one missing a driver
+		// the machine needs would: panic=-1 and -no-reboot end QEMU.
+		io.WriteString(console, "[    0.5] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\r\n")
+		time.Sleep(100 * time.Millisecond)
+		return 0
 	case "silent", "hang":
 	}
 	select {} // until killed
 }
 
-// fakeBoot runs the boot loop against the fake QEMU in mode.
-func fakeBoot(t *testing.T, ctx context.Context, mode string, accel qemu.Accel, to Timeouts, life time.Duration) (*Result, string) {
+// fakeBoot runs the boot loop against the fake QEMU in mode, on machine
+// (pc when ""), on trial there for trial when that is > 0.
+func fakeBoot(t *testing.T, ctx context.Context, mode string, accel qemu.Accel, machine qemu.Machine, to Timeouts, life, trial time.Duration) (*Result, retry) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -140,18 +180,21 @@ func fakeBoot(t *testing.T, ctx context.Context, mode string, accel qemu.Accel, 
 		t.Fatal(err)
 	}
 	p := &Prepared{cases: cases}
-	cfg := qemu.New("bzImage", "initramfs", qemu.WithBinary(self), qemu.WithAccel(accel))
+	cfg := qemu.New("bzImage", "initramfs", qemu.WithBinary(self), qemu.WithAccel(accel), qemu.WithMachine(machine))
 	res := &Result{}
 	var progress strings.Builder
-	kvmFailure := p.boot(ctx, cfg, dir, to, life, res, &progress, nil)
+	again := p.boot(ctx, cfg, dir, to, life, trial, res, &progress, nil)
 	finish(res, p.cases)
-	return res, kvmFailure
+	return res, again
 }
 
 // TestBootOutcomes: every way a VM's life can end, classified, without a
 // kernel.
 func TestBootOutcomes(t *testing.T) {
 	short := Timeouts{Boot: 2 * time.Second, Case: time.Second, Run: 30 * time.Second}
+	// roomy leaves a slow start of the fake QEMU (under -race, on a busy
+	// host) well inside the windows of the rows that do not wait them out.
+	roomy := Timeouts{Boot: 10 * time.Second, Case: time.Second, Run: 30 * time.Second}
 	tests := []struct {
 		mode   string
 		accel  qemu.Accel
@@ -162,6 +205,12 @@ func TestBootOutcomes(t *testing.T) {
 		title  string
 		// kvmFailure: the outcome blames KVM (substring; "" = no)
 		kvmFailure string
+		// machine, trial: on microvm on trial for trial (0: pc, or not
+		// on trial); microvm: the outcome boots it again on pc
+		// (substring; "" = no)
+		machine qemu.Machine
+		trial   time.Duration
+		microvm string
 	}{
 		{mode: "completed", to: short, status: Completed},
 		{mode: "no-done", to: short, status: NoDone, detail: `the VM ended before the agent's done record`},
@@ -174,9 +223,25 @@ func TestBootOutcomes(t *testing.T) {
 			detail: "QEMU stopped the VM with an internal error: KVM internal error. Suberror: 1 | emulation failure", kvmFailure: "internal error"},
 		{mode: "silent", accel: qemu.KVM, to: short, life: 500 * time.Millisecond, status: BootTimeout, kvmFailure: "no sign of life within 500ms under KVM"},
 		{mode: "silent", accel: qemu.TCG, to: short, status: BootTimeout},
+		// On trial on microvm: only a guest that never reached the agent
+		// is booted again on pc.
+		{mode: "completed", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: Completed},
+		{mode: "silent", to: short, machine: qemu.Microvm, trial: time.Second, status: BootTimeout,
+			detail: "no sign of life from the guest agent within 1s", microvm: "on microvm the kernel did not reach the guest agent within 1s"},
+		{mode: "early-panic", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: Crashed,
+			title: "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)", microvm: "on microvm the VM ended before the guest agent's first words (crashed: Kernel panic"},
+		{mode: "no-microvm", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: QEMUFailed,
+			microvm: "on microvm QEMU did not start"},
+		{mode: "panic", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: Crashed, title: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009"},
+		{mode: "no-done", to: roomy, machine: qemu.Microvm, trial: 10 * time.Second, status: NoDone, detail: `the VM ended before the agent's done record`},
+		// Both on trial: both say so, and the caller drops microvm first.
+		{mode: "silent", accel: qemu.KVM, to: short, life: 500 * time.Millisecond, machine: qemu.Microvm, trial: time.Second, status: BootTimeout,
+			kvmFailure: "no sign of life within 500ms under KVM", microvm: "did not reach the guest agent within 500ms"},
+		// Not on trial (a cached microvm verdict): nothing is retried.
+		{mode: "silent", to: short, machine: qemu.Microvm, status: BootTimeout},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s/%s", tt.mode, tt.accel), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s/%s/%s", tt.mode, tt.accel, tt.machine, tt.trial), func(t *testing.T) {
 			if tt.mode == "stall" && testing.Short() {
 				t.Skip("waits the 11 s case grace")
 			}
@@ -184,7 +249,8 @@ func TestBootOutcomes(t *testing.T) {
 			if accel == "" {
 				accel = qemu.TCG
 			}
-			res, kvmFailure := fakeBoot(t, t.Context(), tt.mode, accel, tt.to, tt.life)
+			res, again := fakeBoot(t, t.Context(), tt.mode, accel, tt.machine, tt.to, tt.life, tt.trial)
+			kvmFailure := again.kvm
 			if res.Status != tt.status || !strings.Contains(res.StatusDetail, tt.detail) {
 				t.Errorf("status %s (%s), want %s (%s)", res.Status, res.StatusDetail, tt.status, tt.detail)
 			}
@@ -193,6 +259,9 @@ func TestBootOutcomes(t *testing.T) {
 			}
 			if (tt.kvmFailure == "") != (kvmFailure == "") || !strings.Contains(kvmFailure, tt.kvmFailure) {
 				t.Errorf("KVM blamed for %q, want %q", kvmFailure, tt.kvmFailure)
+			}
+			if (tt.microvm == "") != (again.microvm == "") || !strings.Contains(again.microvm, tt.microvm) {
+				t.Errorf("booted again on pc for %q, want %q", again.microvm, tt.microvm)
 			}
 			if len(res.Cases) != 2 {
 				t.Errorf("%d cases, want both (run or not)", len(res.Cases))
@@ -207,7 +276,7 @@ func TestBootInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { time.Sleep(500 * time.Millisecond); cancel() }()
 	start := time.Now()
-	res, _ := fakeBoot(t, ctx, "stall", qemu.TCG, Timeouts{Boot: 10 * time.Second, Case: 10 * time.Second, Run: time.Minute}, 0)
+	res, _ := fakeBoot(t, ctx, "stall", qemu.TCG, "", Timeouts{Boot: 10 * time.Second, Case: 10 * time.Second, Run: time.Minute}, 0, 0)
 	if res.Status != Interrupted || !strings.Contains(res.StatusDetail, "stopped after 1 of 2 cases") {
 		t.Errorf("status %s (%s), want interrupted after 1 of 2", res.Status, res.StatusDetail)
 	}
@@ -216,5 +285,136 @@ func TestBootInterrupted(t *testing.T) {
 	}
 	if res.Cases[0].Outcome != "pass" || res.Cases[1].Reason != "not run: interrupted" {
 		t.Errorf("cases %+v", res.Cases)
+	}
+}
+
+// staticELF writes the least an agent binary must be for Prepare: an
+// x86-64 ELF executable without a dynamic loader.
+func staticELF(t *testing.T) string {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF\x02\x01\x01")
+	le := binary.LittleEndian
+	le.PutUint16(h[16:], 2)  // ET_EXEC
+	le.PutUint16(h[18:], 62) // EM_X86_64
+	le.PutUint32(h[20:], 1)
+	le.PutUint16(h[52:], 64)
+	le.PutUint16(h[54:], 56)
+	p := filepath.Join(t.TempDir(), "agent")
+	if err := os.WriteFile(p, h, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRunMachineTrial: a kernel with no machine verdict boots on microvm;
+// one that does not reach the agent there boots again on pc within the
+// same run, and the verdict is cached for its next run, which boots on
+// pc at once. A kernel that reaches the agent on microvm is cached there,
+// whatever its cases do; one that fails everywhere, or crashes after its
+// agent's hello, records nothing.
+func TestRunMachineTrial(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots the fake QEMU a dozen times, waiting out boot timeouts")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := staticELF(t)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // what the fake QEMU says of itself
+	const trialFailed = "pc: on microvm the kernel did not reach the guest agent within 3s"
+	type boot struct {
+		machines string // the fake QEMU's boots, in order
+		from     string // Boot.MachineFrom
+		machine  qemu.Machine
+		status   Status
+	}
+	tests := []struct {
+		name  string
+		mode  string
+		debug contract.DebugMode
+		runs  []boot
+		note  string // of the last run (substring; "": none beyond the bzImage's)
+	}{
+		{name: "needs pc: retried on pc, then pc at once", mode: "microvm:silent", runs: []boot{
+			{"microvm pc", fastboot.FromFallback, qemu.PC, Completed},
+			{"pc", fastboot.FromCache, qemu.PC, Completed},
+		}, note: trialFailed},
+		{name: "a QEMU without microvm", mode: "microvm:no-microvm", runs: []boot{
+			{"microvm pc", fastboot.FromFallback, qemu.PC, Completed},
+			{"pc", fastboot.FromCache, qemu.PC, Completed},
+		}, note: "pc: on microvm QEMU did not start"},
+		{name: "works on microvm: cached", mode: "completed", runs: []boot{
+			{"microvm", fastboot.FromTrial, qemu.Microvm, Completed},
+			{"microvm", fastboot.FromCache, qemu.Microvm, Completed},
+		}},
+		{name: "a crash after the hello is not retried, nor recorded", mode: "panic", runs: []boot{
+			{"microvm", fastboot.FromTrial, qemu.Microvm, Crashed},
+			{"microvm", fastboot.FromTrial, qemu.Microvm, Crashed},
+		}},
+		{name: "silent everywhere: pc tried, nothing recorded", mode: "silent", runs: []boot{
+			{"microvm pc", fastboot.FromFallback, qemu.PC, BootTimeout},
+			{"microvm pc", fastboot.FromFallback, qemu.PC, BootTimeout},
+		}, note: trialFailed},
+		{name: "a --debug failure is not put on trial", mode: "silent", debug: contract.DebugSilent, runs: []boot{
+			{"pc", fastboot.FromRule, qemu.PC, BootTimeout},
+		}, note: "pc: --debug silent fakes a failure"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kernel, err := testutils.WriteBzImage(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(fakeQEMUEnv, tt.mode)
+			log := filepath.Join(t.TempDir(), "boots")
+			t.Setenv(fakeQEMULog, log)
+			cache := t.TempDir()
+			lastNote := ""
+			for i, want := range tt.runs {
+				os.Remove(log)
+				var progress strings.Builder
+				p, err := Prepare(Options{Kernel: kernel, QEMU: self, Accel: qemu.AccelTCG, CacheDir: cache, Agent: agent, Debug: tt.debug,
+					Cases: []string{"clone3/plain/ver0", "clone3/plain/size-zero"}, Out: filepath.Join(t.TempDir(), "r"),
+					Timeouts: Timeouts{Boot: 3 * time.Second, Case: time.Second, Run: 20 * time.Second}, Progress: &progress})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := p.Run(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := res.Boot
+				if b.MachineFrom == fastboot.FromRule && tt.debug == "" {
+					t.Skipf("microvm ruled out on this host: %s", b.Note)
+				}
+				boots, _ := os.ReadFile(log)
+				if got := strings.Join(strings.Fields(string(boots)), " "); got != want.machines || b.MachineFrom != want.from || b.Machine != want.machine || res.Status != want.status {
+					t.Errorf("run %d: booted %q, %s from %s, %s; want %q, %s from %s, %s\n%s", i+1, got, b.Machine, b.MachineFrom, res.Status,
+						want.machines, want.machine, want.from, want.status, progress.String())
+				}
+				// The argument list is the machine's: -machine and the
+				// microvm-only TSC parameter agree.
+				lastNote = b.Note
+				if !strings.Contains(strings.Join(res.QEMU.Argv, " "), "-machine "+string(b.Machine)+",accel=tcg") {
+					t.Errorf("run %d: argv %q is not for %s", i+1, res.QEMU.Argv, b.Machine)
+				}
+				if tsc := strings.Contains(strings.Join(res.QEMU.Argv, " "), "tsc_early_khz="); tsc != (b.Machine == qemu.Microvm) {
+					t.Errorf("run %d on %s: tsc_early_khz given: %v", i+1, b.Machine, tsc)
+				}
+				if dropped := strings.Contains(progress.String(), "warning: microvm dropped"); dropped != strings.HasPrefix(want.machines, "microvm pc") {
+					t.Errorf("run %d: a 'microvm dropped' warning: %v\n%s", i+1, dropped, progress.String())
+				}
+				if b.MachineFrom == fastboot.FromFallback && (b.MicrovmMS <= 0 || b.MicrovmFailure == "") {
+					t.Errorf("run %d: fallback without the trial's failure and time: %+v", i+1, b)
+				}
+				if res.Timings.HostMS <= 0 {
+					t.Errorf("run %d: host_ms %v", i+1, res.Timings.HostMS)
+				}
+			}
+			if !strings.Contains(lastNote, tt.note) {
+				t.Errorf("last run's note %q, want %q", lastNote, tt.note)
+			}
+		})
 	}
 }

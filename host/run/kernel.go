@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmtest/vmtest/host/bzimage"
 	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/host/fileid"
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/internal/inputerr"
 )
@@ -44,6 +45,13 @@ type KernelRef struct {
 // bzImage path (header checked). field names the input in errors (kernel,
 // base), which match inputerr.ErrBadInput.
 func ParseKernel(field, arg string, results bool) (*KernelRef, error) {
+	return ParseKernelIn("", field, arg, results)
+}
+
+// ParseKernelIn is ParseKernel with the bzImage's check remembered in the
+// cache directory cacheDir ("": not remembered), as Prepare remembers it:
+// a warm run then reads the kernel's header, not the whole file, twice.
+func ParseKernelIn(cacheDir, field, arg string, results bool) (*KernelRef, error) {
 	k := &KernelRef{Arg: arg}
 	switch {
 	case arg == "":
@@ -73,7 +81,7 @@ func ParseKernel(field, arg string, results bool) (*KernelRef, error) {
 			k.Kind, k.ResultDir, k.Result = KernelResult, arg, r
 			return k, nil
 		}
-		if _, err := bzimage.Check(arg); err != nil {
+		if _, err := bzimage.CheckCached(fileid.At(cacheDir), arg); err != nil {
 			return nil, inputerr.New(field, "", err)
 		}
 		k.Kind, k.Image = KernelImage, arg

@@ -111,6 +111,10 @@ type monitor struct {
 	life time.Duration
 	// kvm: the guest runs under KVM (an internal error blames it).
 	kvm bool
+	// trial > 0: the guest runs on microvm on trial (fastboot.FromTrial)
+	// and must reach the agent within trial, or be booted again on pc
+	// (see microvmFailure). Set after newMonitor.
+	trial time.Duration
 	// selected is how many cases the host selected.
 	selected int
 	progress io.Writer
@@ -139,13 +143,16 @@ func newMonitor(to Timeouts, life time.Duration, kvm bool, selected int, progres
 }
 
 // firstWait is how long the guest has to show its first sign of life,
-// the agent's KTAP header: the boot timeout, or the KVM life window when
-// that is shorter.
+// the agent's KTAP header: the boot timeout, or the KVM life window or
+// the microvm trial's window when one is shorter.
 func (m *monitor) firstWait() time.Duration {
-	if m.life > 0 {
-		return min(m.life, m.to.Boot)
+	w := m.to.Boot
+	for _, d := range []time.Duration{m.life, m.trial} {
+		if d > 0 {
+			w = min(w, d)
+		}
 	}
-	return m.to.Boot
+	return w
 }
 
 // caseGrace is how long the host waits for the next result once the
@@ -282,6 +289,31 @@ func (m *monitor) conclude(res *Result, stderr, console string) (kvmFailure stri
 	res.Cases = p.Cases
 	classifyCrash(res, console, m.panicked)
 	return kvmFailure
+}
+
+// microvmFailure says why a guest on trial on microvm is to be booted
+// again on pc, after conclude filled res (stderr is what QEMU printed):
+// it never reached the agent, because it showed no sign of life in time,
+// its QEMU ended (a panic, or a QEMU that has no microvm) or QEMU stopped
+// it with an internal error. A guest that reached the agent is never
+// retried, whatever happened next (a crash, failing cases): microvm did
+// its part, and the kernel's failure is the run's result. Nor is a run
+// that was stopped (interrupted, the run's deadline) before the agent.
+func (m *monitor) microvmFailure(res *Result, stderr string) string {
+	if m.trial == 0 || m.booted {
+		return ""
+	}
+	switch m.end {
+	case endStall:
+		return fmt.Sprintf("on microvm the kernel did not reach the guest agent within %s", m.firstWait())
+	case endExited, endInternalError:
+		why := "on microvm the VM ended before the guest agent's first words (" + string(res.Status) + ": " + res.StatusDetail + ")"
+		if m.end == endExited && strings.TrimSpace(stderr) != "" {
+			why += ": " + qemuComplaint(stderr)
+		}
+		return why
+	}
+	return ""
 }
 
 // classifyCrash records the kernel report the console holds, and calls

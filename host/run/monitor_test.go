@@ -59,6 +59,8 @@ func TestMonitorOutcomes(t *testing.T) {
 		to   Timeouts
 		life time.Duration
 		kvm  bool
+		// trial > 0: on microvm on trial (fastboot.FromTrial).
+		trial time.Duration
 		// selected is how many cases the host selected (default 2).
 		selected int
 		events   []event
@@ -72,9 +74,11 @@ func TestMonitorOutcomes(t *testing.T) {
 		detail     string
 		title      string
 		kvmFailure string
-		ran        int // cases reported by the guest
-		bootMS     float64
-		casesMS    float64
+		// microvm: the kernel is booted again on pc, for this reason.
+		microvm string
+		ran     int // cases reported by the guest
+		bootMS  float64
+		casesMS float64
 	}{
 		{name: "completed", events: seq(header, case1, case2, doneAt),
 			acts: []action{quitVM}, stalls: []time.Duration{2 * time.Second, grace, grace, grace},
@@ -140,6 +144,41 @@ func TestMonitorOutcomes(t *testing.T) {
 			acts: []action{killVM}, stalls: []time.Duration{2 * time.Second, grace, grace},
 			status: Crashed, title: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009",
 			detail: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009: no result for 11s after case 1 of 2", ran: 1, bootMS: 1500},
+		{name: "on trial on microvm, no sign of life: booted again on pc", trial: time.Second, events: seq(lineAt(time.Second, "qboot noise"), stallFires),
+			acts: []action{killVM}, stalls: []time.Duration{time.Second},
+			status: BootTimeout, detail: "no sign of life from the guest agent within 1s", microvm: "on microvm the kernel did not reach the guest agent within 1s"},
+		{name: "on trial, the trial window never exceeds the boot timeout", trial: 30 * time.Second, events: seq(stallFires),
+			acts: []action{killVM}, stalls: []time.Duration{2 * time.Second},
+			status: BootTimeout, detail: "no sign of life from the guest agent within 2s", microvm: "on microvm the kernel did not reach the guest agent within 2s"},
+		{name: "on trial, a panic before the agent: booted again on pc", trial: time.Second, console: panicConsole, events: seq(qmpEv("SHUTDOWN", "guest-reset"), exited(nil)),
+			acts: []action{collect}, stalls: []time.Duration{time.Second},
+			status: Crashed, title: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009",
+			detail:  `Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009: the VM ended before the agent's done record (QEMU: <nil>, shutdown reason "guest-reset"); with panic=-1 a guest reset means the kernel panicked`,
+			microvm: `on microvm the VM ended before the guest agent's first words (crashed: Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009: the VM ended before the agent's done record (QEMU: <nil>, shutdown reason "guest-reset"); with panic=-1 a guest reset means the kernel panicked)`},
+		{name: "on trial, QEMU stops the VM before the agent: booted again on pc", trial: time.Second, events: seq(qmpEv("STOP", ""), runStatus("internal-error", nil)),
+			acts: []action{queryStatus, killVM}, stalls: []time.Duration{time.Second},
+			status: QEMUFailed, detail: "QEMU stopped the VM with an internal error: (QEMU printed nothing)",
+			microvm: "on microvm the VM ended before the guest agent's first words (qemu-failed: QEMU stopped the VM with an internal error: (QEMU printed nothing))"},
+		{name: "on trial, a crash after the agent's hello is the kernel's: not retried", trial: time.Second, events: seq(header, case1, qmpEv("GUEST_PANICKED", ""), exited(nil)),
+			acts: []action{collect}, stalls: []time.Duration{time.Second, grace, grace},
+			status: Crashed, title: "kernel panic (reported by pvpanic)",
+			detail: `kernel panic (reported by pvpanic): the VM ended before the agent's done record (QEMU: <nil>, shutdown reason "")`, ran: 1, bootMS: 1500},
+		{name: "on trial, failing cases are the kernel's: not retried", trial: time.Second, events: seq(header, case1, case2, doneAt),
+			acts: []action{quitVM}, stalls: []time.Duration{time.Second, grace, grace, grace},
+			status: Completed, ran: 2, bootMS: 1500, casesMS: 1750},
+		{name: "on trial, a stall after the hello is a case timeout: not retried", trial: time.Second, events: seq(header, stallFires),
+			acts: []action{killVM}, stalls: []time.Duration{time.Second, grace},
+			status: CaseTimeout, detail: "no result for 11s after case 0 of 2", bootMS: 1500},
+		{name: "on trial, interrupted before the agent: not retried", trial: time.Second, events: seq(cancelled(context.Canceled, errors.New("interrupt"))),
+			acts: []action{killVM}, stalls: []time.Duration{time.Second},
+			status: Interrupted, detail: "stopped after 0 of 2 cases: interrupt"},
+		{name: "on trial under KVM chosen by auto: both blamed, the shorter window", trial: time.Second, life: 500 * time.Millisecond, kvm: true, events: seq(stallFires),
+			acts: []action{killVM}, stalls: []time.Duration{500 * time.Millisecond},
+			status: BootTimeout, detail: "no sign of life from the guest agent within 500ms",
+			kvmFailure: "the guest showed no sign of life within 500ms under KVM", microvm: "on microvm the kernel did not reach the guest agent within 500ms"},
+		{name: "a cached machine verdict (pc, or microvm): no sign of life is not retried", events: seq(stallFires),
+			acts: []action{killVM}, stalls: []time.Duration{2 * time.Second},
+			status: BootTimeout, detail: "no sign of life from the guest agent within 2s"},
 		{name: "a kernel report the kernel survived is kept, not a crash", events: seq(header, case1, case2, doneAt),
 			console: "[    1.0] WARNING: CPU: 0 PID: 9 at kernel/pid.c:229 alloc_pid+0x1/0x2\n",
 			acts:    []action{quitVM}, stalls: []time.Duration{2 * time.Second, grace, grace, grace},
@@ -155,6 +194,7 @@ func TestMonitorOutcomes(t *testing.T) {
 			}
 			var progress strings.Builder
 			m := newMonitor(tt.to, tt.life, tt.kvm, tt.selected, &progress)
+			m.trial = tt.trial
 			d := m.begin()
 			stalls := []time.Duration{d.stall}
 			var acts []action
@@ -192,6 +232,9 @@ func TestMonitorOutcomes(t *testing.T) {
 			}
 			if kvmFailure != tt.kvmFailure {
 				t.Errorf("KVM blamed for %q, want %q", kvmFailure, tt.kvmFailure)
+			}
+			if got := m.microvmFailure(res, tt.stderr); got != tt.microvm {
+				t.Errorf("booted again on pc for %q, want %q", got, tt.microvm)
 			}
 			if len(res.Cases) != tt.ran {
 				t.Errorf("%d cases, want %d", len(res.Cases), tt.ran)

@@ -13,16 +13,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/vmtest/vmtest/host/bzimage"
 	"github.com/vmtest/vmtest/host/fastboot"
+	"github.com/vmtest/vmtest/host/fileid"
 	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
 	"github.com/vmtest/vmtest/internal/catalog"
 	"github.com/vmtest/vmtest/internal/contract"
-	"github.com/vmtest/vmtest/internal/digest"
 	"github.com/vmtest/vmtest/internal/inputerr"
 	"github.com/vmtest/vmtest/internal/ktap"
 	"github.com/vmtest/vmtest/internal/result"
@@ -159,6 +160,12 @@ type Result struct {
 		CasesMS    float64   `json:"cases_ms"`
 		TotalMS    float64   `json:"total_ms"`
 		GuestSumMS float64   `json:"guest_case_sum_ms"`
+		// HostMS is the host's work before the run's first QEMU
+		// started: Prepare's and then Run's (checking, hashing, the
+		// initramfs, the accelerator and the boot plan). A warm run
+		// reads only small cache files: about 1 ms here, to which the
+		// process's start and the command line add about 10.
+		HostMS float64 `json:"host_ms"`
 	} `json:"timings"`
 	// Shard is the slice of the selection this run ran (run --shard);
 	// absent for a whole run. Merged holds the shards a merged result
@@ -192,18 +199,25 @@ type Prepared struct {
 	// final is where the result directory will be read, when it is
 	// written inside a stage (see Into); "" is Options.Out.
 	final string
+	// prepareTook is how long Prepare took, runStart when Run started:
+	// Result.Timings.HostMS counts both.
+	prepareTook time.Duration
+	runStart    time.Time
 }
 
 // Prepare validates everything that can be validated without booting:
 // the kernel image, the case patterns, QEMU, the agent binary. Its errors
 // match inputerr.ErrBadInput.
 func Prepare(opts Options) (*Prepared, error) {
+	start := time.Now()
 	p := &Prepared{opts: opts}
+	defer func() { p.prepareTook = time.Since(start) }()
 	var err error
 	if opts.Kernel == "" {
 		return nil, inputerr.Errorf("kernel", "", "no kernel given: name a bzImage")
 	}
-	if p.kinfo, err = bzimage.Check(opts.Kernel); err != nil {
+	p.opts.CacheDir = cmp.Or(opts.CacheDir, DefaultCacheDir())
+	if p.kinfo, err = bzimage.CheckCached(fileid.At(p.opts.CacheDir), opts.Kernel); err != nil {
 		return nil, inputerr.New("kernel", "", err)
 	}
 	c, err := opts.check()
@@ -211,7 +225,6 @@ func Prepare(opts Options) (*Prepared, error) {
 		return nil, err
 	}
 	p.cases, p.qemuBin, p.opts.Agent = c.cases, c.qemuBin, c.agent
-	p.opts.CacheDir = cmp.Or(opts.CacheDir, DefaultCacheDir())
 	return p, nil
 }
 
@@ -221,6 +234,7 @@ func (p *Prepared) Kernel() bzimage.Info { return p.kinfo }
 // Run boots the VM and collects the result. Its result directory is
 // complete or absent: it is assembled under a temporary name and renamed.
 func (p *Prepared) Run(ctx context.Context) (*Result, error) {
+	p.runStart = time.Now()
 	opts := p.opts
 	progress := opts.Progress
 	if progress == nil {
@@ -234,13 +248,13 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	res.Timings.StartedAt = time.Now().UTC()
 	absKernel, _ := filepath.Abs(opts.Kernel)
 	res.Kernel.Path, res.Kernel.Version, res.Kernel.Release = absKernel, p.kinfo.Version, p.kinfo.Release
-	sum, err := digest.File(absKernel)
+	cacheDir := opts.CacheDir // Prepare filled in the default
+	sum, err := fileid.At(cacheDir).SHA256(absKernel)
 	if err != nil {
 		return nil, err
 	}
 	res.Kernel.SHA256 = sum
 
-	cacheDir := opts.CacheDir // Prepare filled in the default
 	var extra []initramfs.File
 	for _, e := range opts.Exec {
 		extra = append(extra, initramfs.File{Path: e})
@@ -281,18 +295,33 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	if accel == qemu.KVM && mode == qemu.AccelAuto {
 		life = KVMLifeWindow
 	}
+	// The machine the same way: a kernel with no machine verdict boots
+	// on microvm on trial, and one that does not reach the agent there
+	// boots again on pc (fallback, the boot plan it gets then), once per
+	// accelerator, since a verdict is an accelerator's. When both are on
+	// trial the machine goes first: KVM is only blamed for a kernel that
+	// does not come up on pc either.
+	var fallback *fastboot.Boot
 	for {
-		stage, kvmFailure, err := p.attempt(ctx, accel, life, out, res, progress)
+		stage, again, err := p.attempt(ctx, accel, life, fallback, out, res, progress)
 		if err != nil {
 			return nil, err
 		}
-		if kvmFailure != "" && life > 0 {
+		if again.microvm != "" {
 			os.RemoveAll(stage)
-			fmt.Fprintf(progress, "warning: KVM dropped: %s; running again under TCG\n", kvmFailure)
-			res.AccelFallback = &AccelFallback{From: string(qemu.KVM), Reason: kvmFailure, AfterMS: res.Timings.TotalMS}
-			accel, life = qemu.TCG, 0
+			fmt.Fprintf(progress, "warning: microvm dropped: %s; booting again on pc\n", again.microvm)
+			b := res.Boot.Fallback(again.microvm, res.Timings.TotalMS)
+			fallback = &b
 			continue
 		}
+		if again.kvm != "" {
+			os.RemoveAll(stage)
+			fmt.Fprintf(progress, "warning: KVM dropped: %s; running again under TCG\n", again.kvm)
+			res.AccelFallback = &AccelFallback{From: string(qemu.KVM), Reason: again.kvm, AfterMS: res.Timings.TotalMS}
+			accel, life, fallback = qemu.TCG, 0, nil
+			continue
+		}
+		p.recordMachine(res, progress)
 		if res.AccelFallback != nil && res.Timings.BootMS > 0 {
 			// The kernel came up under TCG, so KVM was at fault, not the
 			// kernel: remember it for this host. (A kernel that hangs
@@ -344,11 +373,41 @@ type AccelFallback struct {
 	AfterMS float64 `json:"after_ms"`
 }
 
+// recordMachine caches what the run found out about its kernel's machine
+// (fastboot.Planner.Record): microvm works, when the kernel on trial
+// there completed its run (failing cases or not); pc is needed, when it
+// fell back to pc and reached the agent there. A kernel that did not
+// reach the agent on pc either, or that crashed or was stopped on
+// microvm, says nothing about the machine: its next run tries again.
+func (p *Prepared) recordMachine(res *Result, progress io.Writer) {
+	b := res.Boot
+	switch {
+	case b == nil:
+		return
+	case b.MachineFrom == fastboot.FromTrial && res.Status == Completed:
+	case b.MachineFrom == fastboot.FromFallback && res.Timings.BootMS > 0:
+	default:
+		return
+	}
+	pl := fastboot.Planner{QEMU: p.qemuBin, CacheDir: p.opts.CacheDir, Accel: qemu.Accel(res.Accel)}
+	if err := pl.Record(*b, res.Kernel.SHA256); err != nil {
+		fmt.Fprintf(progress, "warning: %v\n", err)
+	}
+}
+
+// failureModes are the debug modes that fake a failure of the guest; a
+// run of one does not put a kernel on trial on microvm, whose fallback
+// would take the fake failure for microvm's and boot again.
+var failureModes = []contract.DebugMode{contract.DebugPanic, contract.DebugHang, contract.DebugSilent, contract.DebugStall}
+
 // attempt boots the VM once under accel in a new stage directory next to
-// out and fills res. It returns the stage directory, complete but not yet
-// renamed into place, and, when life > 0 and the guest failed in a way
-// that blames KVM, why.
-func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Duration, out string, res *Result, progress io.Writer) (stage, kvmFailure string, err error) {
+// out and fills res. fallback, when not nil, is the boot on pc after the
+// kernel failed its trial on microvm under accel. It returns the stage
+// directory, complete but not yet renamed into place, and why the boot is
+// to be run again another way: when life > 0 and the guest failed in a
+// way that blames KVM, or when the kernel on trial on microvm did not
+// reach the agent. The stage of a boot to be run again is incomplete.
+func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Duration, fallback *fastboot.Boot, out string, res *Result, progress io.Writer) (stage string, again retry, err error) {
 	opts := p.opts
 	res.Accel = string(accel)
 	res.Status, res.StatusDetail, res.Crash, res.CrashTitle, res.Guest, res.Cases = "", "", "", "", nil, nil
@@ -356,7 +415,7 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	to := opts.Timeouts.withDefaults(accel)
 
 	if stage, err = Stage(out); err != nil {
-		return "", "", err
+		return "", retry{}, err
 	}
 	ok := false
 	defer func() {
@@ -397,7 +456,19 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	}
 	// The uncompressed kernel through PVH and the lightest machine that
 	// works for it, when they can be had (host/fastboot).
-	boot := fastboot.Planner{QEMU: p.qemuBin, CacheDir: opts.CacheDir, Initramfs: p.initramfs, Accel: accel, Append: opts.Append, Progress: progress}.Plan(ctx, res.Kernel.Path, res.Kernel.SHA256)
+	var boot fastboot.Boot
+	if fallback != nil {
+		boot = *fallback
+	} else {
+		boot = fastboot.Planner{QEMU: p.qemuBin, CacheDir: opts.CacheDir, Accel: accel}.Plan(ctx, res.Kernel.Path, res.Kernel.SHA256)
+		if boot.MachineFrom == fastboot.FromTrial && slices.Contains(failureModes, opts.Debug) {
+			boot = boot.OnPC(fastboot.FromRule, fmt.Sprintf("--debug %s fakes a failure, and a kernel on trial on microvm would be booted again on pc for it (no machine verdict for this kernel yet)", opts.Debug))
+		}
+	}
+	trial := time.Duration(0)
+	if boot.MachineFrom == fastboot.FromTrial {
+		trial = fastboot.TrialWindow(accel)
+	}
 	res.Boot = &boot
 	cfg := qemu.New(boot.Kernel, p.initramfs, append(boot.Options(), qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
 		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithResultsShm(shm),
@@ -415,14 +486,20 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	rerunLine := qemu.ShellLine(rerun.Args())
 	res.QEMU.Cmdline = "cd " + qemu.ShellLine([]string{res.QEMU.Dir}) + " && " + rerunLine
 	if err := os.WriteFile(filepath.Join(stage, "qemu-cmdline.sh"), []byte("#!/bin/sh\n# Re-run this VM: the paths are relative to this directory.\n# Results arrive in results.ktap through the debug port or the UART\n# (vmtest's own run may have used shared memory, which it copies there).\ncd \"$(dirname \"$0\")\" && exec "+rerunLine+"\n"), 0o755); err != nil {
-		return "", "", fmt.Errorf("save QEMU command line: %w", err)
+		return "", retry{}, fmt.Errorf("save QEMU command line: %w", err)
 	}
 
-	fmt.Fprintf(progress, "booting %s under %s (%d cases)\n", p.kinfo.Release, accel, len(p.cases))
-	kvmFailure = p.boot(ctx, cfg, stage, to, life, res, progress, pump)
-	if kvmFailure != "" && life > 0 {
+	fmt.Fprintf(progress, "booting %s under %s on %s (%d cases)\n", p.kinfo.Release, accel, boot.Machine, len(p.cases))
+	if res.Timings.HostMS == 0 {
+		res.Timings.HostMS = ms(p.prepareTook + time.Since(p.runStart))
+	}
+	again = p.boot(ctx, cfg, stage, to, life, trial, res, progress, pump)
+	if life == 0 {
+		again.kvm = ""
+	}
+	if again != (retry{}) {
 		ok = true // the caller removes it and starts again
-		return stage, kvmFailure, nil
+		return stage, again, nil
 	}
 	finish(res, p.cases)
 	if res.Status != Completed {
@@ -433,10 +510,10 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 
 	os.Remove(filepath.Join(stage, qemu.QMPSocket))
 	if err := Save(stage, res); err != nil {
-		return "", "", err
+		return "", retry{}, err
 	}
 	ok = true
-	return stage, "", nil
+	return stage, retry{}, nil
 }
 
 // completeKTAP appends a test line for every selected case the guest did

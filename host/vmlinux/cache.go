@@ -99,11 +99,18 @@ func beside(path, sum string) (Image, bool) {
 		return Image{}, false
 	}
 	entry, err := checkFile(m.Vmlinux)
+	if errors.Is(err, ErrNoPVH) {
+		// The build's own ELF says it: nothing to decompress to find out.
+		return Image{Note: noPVHNote, Version: extractorVersion}, true
+	}
 	if err != nil {
 		return Image{}, false
 	}
 	return Image{ELF: m.Vmlinux, Entry: entry, From: "build", Version: extractorVersion}, true
 }
+
+// noPVHNote is Image.Note for a kernel built without CONFIG_PVH.
+const noPVHNote = "the kernel has no PVH entry note (CONFIG_PVH is off)"
 
 func checkFile(path string) (uint64, error) {
 	f, err := os.Open(path)
@@ -148,7 +155,7 @@ func extract(ctx context.Context, path, elfPath string) Image {
 	entry, err := CheckPVH(bytes.NewReader(elfData))
 	switch {
 	case errors.Is(err, ErrNoPVH):
-		return note("the kernel has no PVH entry note (CONFIG_PVH is off)")
+		return note("%s", noPVHNote)
 	case err != nil:
 		return note("the payload: %v", err)
 	}

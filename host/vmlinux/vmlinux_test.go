@@ -414,6 +414,24 @@ func TestResolveUsesBuildVmlinux(t *testing.T) {
 	}
 }
 
+// TestResolveBuildWithoutPVH: a build whose own vmlinux has no PVH note
+// boots its bzImage, decided from that ELF without decompressing the
+// payload (here corrupt, so that decompressing would say so instead).
+func TestResolveBuildWithoutPVH(t *testing.T) {
+	path, sum := writeKernel(t, bzImage(bytes.Repeat([]byte{0x1f, 0x8b, 8, 0}, 64)))
+	vm := filepath.Join(filepath.Dir(path), "vmlinux")
+	os.WriteFile(vm, testELF(t, elf.EM_X86_64, note("Xen", 6, []byte("linux\x00"))), 0o644)
+	os.WriteFile(filepath.Join(filepath.Dir(path), "manifest.json"), []byte(`{"bzimage_sha256": "`+sum+`", "vmlinux": "`+vm+`"}`), 0o644)
+	root := t.TempDir()
+	img := Resolve(context.Background(), path, sum, root)
+	if img.ELF != "" || img.Note != noPVHNote {
+		t.Errorf("got %+v, want the bzImage for want of a PVH note", img)
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "vmlinux", "*")); len(m) > 0 {
+		t.Errorf("extracted or cached %v: the build's ELF had already answered", m)
+	}
+}
+
 func TestDecompressStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
