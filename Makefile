@@ -7,6 +7,8 @@
 #   make cross    the arm64 build and the macOS build of the host side
 #   make compare  build 6.1 without set_tid and 6.1 as shipped, compare them
 #   make bench    benchmarks (speed and memory targets)
+#   make mutate   mutation score of the set_tid code (alloc_pid's set_tid
+#                 block, copy_clone_args_from_user) on the minimal config
 
 GO      ?= go
 BIN     := bin/vmtest
@@ -16,7 +18,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates chromium libxml2-utils python3 shellcheck jq
 GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum configs/minimal.config
 
-.PHONY: all deps build run lint cross test test-slow test-kernels compare bench clean
+.PHONY: all deps build run lint cross test test-slow test-kernels compare bench mutate clean
 
 all: build
 
@@ -84,6 +86,16 @@ test-slow: deps build test-kernels
 
 compare: deps build
 	./$(BIN) compare --base build:patch=kernels/0001-clone3-withdraw-set_tid.patch --kernel build
+
+# vmtest mutate over the set_tid code of Debian's 6.1 tree, minimal config
+# (builds the base kernel if the cache lacks it). The block of alloc_pid
+# is named by its opening statement, not by line numbers, which move with
+# Debian's stable updates. Survivors explained in the --explain file still
+# count as survivors; the score must be at least 0.95. --out is fixed so
+# that a second run reuses the scratch tree (results/mutate/tree).
+MUTATE_TARGETS := --target 'kernel/pid.c:alloc_pid@if (set_tid_size) {' --target kernel/fork.c:copy_clone_args_from_user
+mutate: deps build
+	./$(BIN) mutate --kernel build $(MUTATE_TARGETS) --explain kernels/mutate/set_tid-explained.json --min-score 0.95 --out results/mutate
 
 # The matrix-against-kselftests benchmark takes its own samples (9 pairs of
 # runs per kernel) and NoFlakes boots each kernel 20 times, so they run

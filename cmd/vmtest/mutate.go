@@ -8,26 +8,37 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/mutate"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/catalog"
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 // cmdMutate is `vmtest mutate`: mutants of the code a patch touches (or
-// of named functions and line ranges), each built and run, and a score
-// of how many the matrix kills.
+// of named functions, statements and line ranges), each built and run,
+// and a score of how many the matrix kills.
 func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest mutate", flag.ContinueOnError)
 	var targets, patches, ops, cases []string
 	var o run.Options
-	fs.Var(listFlag{&targets, false}, "target", "code to mutate: FILE:FUNCTION (kernel/pid.c:alloc_pid) or FILE:FIRST-LAST (kernel/pid.c:190-206); repeatable")
-	fs.Var(listFlag{&patches, false}, "patch", "mutate the lines this patch series adds (repeatable, in order; line numbers are those of the tree with the series applied)")
-	buildTree := fs.String("build-tree", "", "vmtest build tree to copy, DIR with src/ and obj/ (~/.cache/vmtest/build/tree-KEY, left by vmtest build or run --kernel build:...); its src/ must already hold the patches")
-	srcDir := fs.String("src", "", "source tree to read the targets from for --list (default: the build tree's src/)")
+	kernel := fs.String("kernel", kbuild.SpecPrefix, "the kernel to mutate, a build spec as vmtest run --kernel takes, build[:patch=FILE,config=FRAG,tree=DIR] (default: the minimal config on Debian's 6.1 source); built once if the cache lacks it")
+	fs.Var(listFlag{&targets, false}, "target", "code to mutate: FILE:FUNCTION (kernel/pid.c:alloc_pid), FILE:FUNCTION@STATEMENT (the statement of the function that opens with that code: kernel/pid.c:alloc_pid@if (set_tid_size)) or FILE:FIRST-LAST (kernel/pid.c:190-206); repeatable")
+	fs.Var(listFlag{&patches, false}, "patch", "mutate the lines this patch adds; it is applied after the --kernel spec's own patches (repeatable, in order; line numbers are those of the tree with the series applied)")
+	srcDir := fs.String("src", "", "source tree to read the targets from for --list (default: the --kernel spec's tree)")
+	explain := fs.String("explain", "", "JSON `FILE` of explanations of survivors that are equivalent in behaviour (kernels/mutate/set_tid-explained.json; see docs/mutate.md); they still count as survivors")
+	var shard catalog.Shard
+	fs.Func("shard", "mutate only slice `K/N` of the mutants (the i-th to shard i mod N + 1); join the slices' reports with vmtest merge", func(s string) (err error) {
+		shard, err = catalog.ParseShard(s)
+		return err
+	})
 	fs.Var(listFlag{&ops, true}, "operator", "only this mutation operator (repeatable): "+strings.Join(mutate.OperatorNames(), ", "))
 	list := fs.Bool("list", false, "list the mutants and the count per operator; build and boot nothing")
 	full := fs.Bool("full", false, "run every case on every mutant (default: stop at the first failing case)")
@@ -58,10 +69,22 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		min = v
 	}
 	if len(targets) == 0 && len(patches) == 0 {
-		return usageErr("nothing to mutate: give --target FILE:FUNCTION, --target FILE:FIRST-LAST or --patch FILE")
+		return usageErr("nothing to mutate: give --target FILE:FUNCTION, --target FILE:FUNCTION@STATEMENT, --target FILE:FIRST-LAST or --patch FILE")
 	}
-	if *buildTree == "" && !(*list && *srcDir != "") {
-		return usageErr("--build-tree DIR is required (a vmtest build tree, ~/.cache/vmtest/build/tree-KEY; --list can read --src instead)")
+	if err := run.CheckCache(o.CacheDir); err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
+	}
+	ref, err := run.ParseKernel("kernel", *kernel, false)
+	if err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
+	}
+	if ref.Kind != run.KernelBuild {
+		return reportErr(stderr, "vmtest mutate", inputerr.Errorf("kernel", *kernel, "is not a build spec: mutate rebuilds the kernel for every mutant, so it needs its source (give build[:patch=FILE,config=FRAG,tree=DIR])"))
+	}
+	spec := ref.Spec
+	spec.Patches = append(slices.Clone(spec.Patches), patches...)
+	if err := kbuild.CheckInputs(spec); err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
 	}
 	var ts []mutate.Target
 	for _, s := range targets {
@@ -86,9 +109,51 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		ts = append(ts, pt...)
 	}
+	var explanations []mutate.Explanation
+	if *explain != "" {
+		if explanations, err = mutate.ReadExplanations(*explain); err != nil {
+			return usageErr("--explain: %v", err)
+		}
+	}
+	if *srcDir != "" && !*list {
+		return usageErr("--src is for --list only: the mutants are built in a copy of the --kernel spec's tree and must be read from there")
+	}
+	if !*list {
+		o.Cases = cases
+		if err := o.Check(); err != nil {
+			return reportErr(stderr, "vmtest mutate", err)
+		}
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = run.DefaultCacheDir()
+	}
+	if jobs == 0 {
+		jobs = runtime.NumCPU()
+	}
+	progress := func(s string) { fmt.Fprintln(stderr, "mutate: "+s) }
+	if spec.Tree == "" {
+		if spec.Tree, err = fetch.DebianSource(ctx, o.CacheDir, progress); err != nil {
+			return obtainErr(ctx, stderr, "vmtest mutate", fmt.Errorf("obtain the default source tree: %w", err))
+		}
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", "mutate-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	// The targets are read from the tree the mutants are built in: the
+	// spec's tree with every patch applied. --list reads the spec's tree
+	// itself when nothing is patched, so that it builds nothing.
+	var tree *kbuild.ScratchTree
 	src := *srcDir
+	if src == "" && *list && len(spec.Patches) == 0 {
+		src = spec.Tree
+	}
 	if src == "" {
-		src = filepath.Join(*buildTree, "src")
+		progress(fmt.Sprintf("preparing the scratch tree %s (built from the cache's objects: an incremental build)", filepath.Join(dir, "tree")))
+		if tree, err = kbuild.Scratch(ctx, spec, kbuild.Options{CacheDir: o.CacheDir, Jobs: jobs, Progress: progress}, filepath.Join(dir, "tree")); err != nil {
+			return obtainErr(ctx, stderr, "vmtest mutate", err)
+		}
+		src = tree.Src
 	}
 	var mutants []mutate.Mutant
 	var names []string
@@ -104,46 +169,40 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		mutants = append(mutants, ms...)
 		names = append(names, t.String())
 	}
+	generated := len(mutants)
+	mutants = mutate.Shard(mutants, shard)
 	if *list {
 		listMutants(stdout, mutants)
 		return exitOK
 	}
 	if len(mutants) == 0 {
-		return usageErr("the targets yield no mutants (is the code inside a function?)")
+		return usageErr("the targets yield no mutants (is the code inside a function? is --shard finer than the mutants?)")
 	}
-	o.Cases = cases
 	o.Progress = io.Discard
-	if err := o.Check(); err != nil {
-		return reportErr(stderr, "vmtest mutate", err)
-	}
-	dir := *out
-	if dir == "" {
-		dir = filepath.Join("results", "mutate-"+time.Now().UTC().Format("20060102-150405"))
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return reportErr(stderr, "vmtest mutate", err)
-	}
 	logf, err := os.Create(filepath.Join(dir, "build.log"))
 	if err != nil {
 		return reportErr(stderr, "vmtest mutate", err)
 	}
 	defer logf.Close()
-	if jobs == 0 {
-		jobs = runtime.NumCPU()
-	}
-	fmt.Fprintf(stderr, "mutate: %d mutants; copying %s (a new copy recompiles everything once, a reused one only what changed; log: %s)\n", len(mutants), *buildTree, logf.Name())
-	tree, err := mutate.Scratch(ctx, *buildTree, filepath.Join(dir, "tree"), jobs, logf)
-	if err != nil {
-		return reportErr(stderr, "vmtest mutate", err)
-	}
+	progress(fmt.Sprintf("%d mutants of %s (log: %s)", len(mutants), strings.Join(names, ", "), logf.Name()))
 	results, err := mutate.Run(ctx, mutants, mutate.Options{
-		Builder: tree, Runner: &mutate.VM{Options: o, Full: *full}, Out: dir, Progress: stderr,
+		Builder: &mutate.Tree{Src: tree.Src, Obj: tree.Obj, Jobs: jobs, Log: logf},
+		Runner:  &mutate.VM{Options: o, Full: *full}, Out: dir, Progress: stderr,
 	})
-	rep := mutate.NewReport(names, *buildTree, results)
+	unused := mutate.Explain(results, explanations)
+	rep := mutate.NewReport(names, tree.Src, results)
+	rep.Kernel, rep.Generated, rep.UnusedExplanations = *kernel, generated, unused
+	if !shard.Whole() {
+		rep.Shard = &shard
+	}
+	rep.Tally()
 	if werr := rep.Write(dir); werr != nil {
 		return reportErr(stderr, "vmtest mutate", werr)
 	}
 	fmt.Fprintf(stderr, "mutate: %s/mutate.md\n", dir)
+	for _, e := range unused {
+		fmt.Fprintf(stderr, "vmtest mutate: warning: explanation %s (%s in %s) matched no mutant: the code changed, judge it again\n", e.ID, e.Operator, e.Function)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "vmtest mutate: interrupted; the report holds the mutants decided so far")
@@ -152,7 +211,7 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return reportErr(stderr, "vmtest mutate", err)
 	}
 	c := rep.Counts
-	fmt.Fprintf(stdout, "score %.3f: %d killed, %d survived, %d stillborn, %d equivalent, %d duplicate, %d error\n", rep.Score, c.Killed, c.Survived, c.Stillborn, c.Equivalent, c.Duplicate, c.Error)
+	fmt.Fprintf(stdout, "score %.3f: %d killed, %d survived (%d explained), %d stillborn, %d equivalent, %d duplicate, %d error\n", rep.Score, c.Killed, c.Survived, c.Explained, c.Stillborn, c.Equivalent, c.Duplicate, c.Error)
 	if min >= 0 && rep.Below(min) {
 		fmt.Fprintf(stderr, "vmtest mutate: score %.3f is below --min-score %g\n", rep.Score, min)
 		return exitFailed

@@ -36,15 +36,19 @@ func (g *gccTree) Object(ctx context.Context, rel string) (string, error) {
 	return obj, nil
 }
 
-func (g *gccTree) Kernel(ctx context.Context, dest string) error {
+func (g *gccTree) Kernel(ctx context.Context, dir string) (string, error) {
 	g.mu.Lock()
 	g.builds++
 	g.mu.Unlock()
 	data, err := os.ReadFile(filepath.Join(g.dir, "f.c"))
 	if err != nil {
-		return err
+		return "", err
 	}
-	return os.WriteFile(dest, data, 0o644)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	dest := filepath.Join(dir, "kernel.c")
+	return dest, os.WriteFile(dest, data, 0o644)
 }
 
 // gccRunner "boots" a kernel by compiling it with a harness whose

@@ -59,6 +59,7 @@ func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Tim
 		return ""
 	}
 	m := newMonitor(to, life, cfg.Accel == qemu.KVM, len(p.cases), progress)
+	m.stopOnFailure = p.opts.StopOnFailure
 	flush := func() {}
 	if pump != nil {
 		flush = pump.flush
