@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,7 +29,7 @@ func writeMutationShards(t *testing.T, n int) []string {
 	for k := 1; k <= n; k++ {
 		var rs []mutate.Result
 		for i, m := range ms {
-			if i%n == k-1 {
+			if slices.Contains(mutate.Shard(ms, catalog.Shard{K: k, N: n}), m) {
 				r := mutate.Result{Mutant: m, Outcome: mutate.Killed, Killers: []string{"set_tid/pid/pid-max"}, ObjectSHA: fmt.Sprint(i)}
 				if i%3 == 0 {
 					r.Outcome, r.Killers = mutate.Survived, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/host/htmlreport"
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/mutate"
 	"github.com/vmtest/vmtest/host/run"
@@ -196,7 +198,7 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		rep.Shard = &shard
 	}
 	rep.Tally()
-	if werr := rep.Write(dir); werr != nil {
+	if werr := errors.Join(rep.Write(dir), htmlreport.WriteMutation(dir, rep)); werr != nil {
 		return reportErr(stderr, "vmtest mutate", werr)
 	}
 	fmt.Fprintf(stderr, "mutate: %s/mutate.md\n", dir)

@@ -28,12 +28,17 @@ type mutationView struct {
 	Score      string
 	ScoreClass string
 	Targets    []string
+	Kernel     string
 	Tree       string
 	Counts     []count
 	Filters    []string
 	Operators  []operatorRow
-	Survivors  []mutantRow
-	Rows       []mutantRow
+	// Survivors are those no explanation accounts for, Explained the
+	// rest (they still count as survivors in the score).
+	Survivors, Explained []mutantRow
+	Rows                 []mutantRow
+	// Unused are explanations that matched no mutant.
+	Unused []mutate.Explanation
 }
 
 type operatorRow struct {
@@ -46,6 +51,8 @@ type operatorRow struct {
 type mutantRow struct {
 	ID, Operator, Where, Func, Rule string
 	State, Class                    string
+	Explanation                     string
+	CasesRun                        int
 	// Killers are the first few killers, More the rest.
 	Killers, More []string
 	Detail, Diff  string
@@ -59,8 +66,14 @@ var mutationOutcomes = []mutate.Outcome{mutate.Killed, mutate.Survived, mutate.S
 // rest are folded away but still found by the filter.
 const shownKillers = 3
 
-// pending is the state of a mutant a stopped run did not decide.
-const pending = "pending"
+// States of the filter besides the outcomes: a mutant a stopped run did
+// not decide, and survivors with and without an explanation (rows carry
+// data-explained or data-unexplained).
+const (
+	pending     = "pending"
+	explained   = "explained"
+	unexplained = "unexplained"
+)
 
 // Mutation renders a mutation run's page: the score, the count of every
 // outcome, the counts per operator, each survivor with its rule and diff,
@@ -73,7 +86,7 @@ func Mutation(w io.Writer, p MutationPage) error {
 	c := r.Counts
 	v := mutationView{
 		Title:   "vmtest mutate: " + strings.Join(r.Targets, ", "),
-		Targets: r.Targets, Tree: r.Tree,
+		Targets: r.Targets, Tree: r.Tree, Kernel: r.Kernel, Unused: r.UnusedExplanations,
 		Score: "no score", ScoreClass: "neutral",
 	}
 	if c.Scored() > 0 {
@@ -83,6 +96,9 @@ func Mutation(w io.Writer, p MutationPage) error {
 			v.ScoreClass = "bad-ish"
 		}
 		v.Summary = fmt.Sprintf("score %s: %d killed of %d scored", v.Score, c.Killed, c.Scored())
+		if c.Explained > 0 {
+			v.Summary += fmt.Sprintf(" (%d survivors, %d of them explained as equivalent in behaviour)", c.Survived, c.Explained)
+		}
 	} else {
 		v.Summary = "no score: no mutant was run to a verdict"
 	}
@@ -92,6 +108,12 @@ func Mutation(w io.Writer, p MutationPage) error {
 	for _, o := range mutationOutcomes {
 		v.Counts = append(v.Counts, count{Name: string(o), N: n[o], Class: mutationClass(o)})
 		v.Filters = append(v.Filters, string(o))
+		if o == mutate.Survived && c.Explained > 0 {
+			// Of the survivors: those explained, and the rest, which
+			// are the rules no test checks.
+			v.Counts = append(v.Counts, count{Name: explained, N: c.Explained, Class: "neutral"})
+			v.Filters = append(v.Filters, explained, unexplained)
+		}
 	}
 	if c.Pending > 0 {
 		v.Summary += fmt.Sprintf(", %d pending (the run was stopped)", c.Pending)
@@ -113,6 +135,7 @@ func Mutation(w io.Writer, p MutationPage) error {
 		row := mutantRow{
 			ID: m.ID, Operator: m.Operator, Where: fmt.Sprintf("%s:%d", m.File, m.Line), Func: m.Func, Rule: m.Rule,
 			State: string(m.Outcome), Class: mutationClass(m.Outcome), Detail: m.Detail, Diff: m.Diff,
+			Explanation: m.Explanation, CasesRun: m.CasesRun,
 		}
 		if row.State == "" {
 			row.State = pending
@@ -125,7 +148,10 @@ func Mutation(w io.Writer, p MutationPage) error {
 			row.Detail = "same object code as " + m.DuplicateOf
 		}
 		v.Rows = append(v.Rows, row)
-		if m.Outcome == mutate.Survived {
+		switch {
+		case m.Outcome == mutate.Survived && m.Explanation != "":
+			v.Explained = append(v.Explained, row)
+		case m.Outcome == mutate.Survived:
 			v.Survivors = append(v.Survivors, row)
 		}
 	}

@@ -18,8 +18,9 @@ import (
 
 // mutationReport is a report over the real mutants of alloc_pid's set_tid
 // block (host/mutate's copy of it) with outcomes dealt round-robin, so
-// that every outcome occurs, some killed mutants have many killers and a
-// detail holds markup the page must escape.
+// that every outcome occurs, some killed mutants have many killers, a
+// detail holds markup the page must escape, and the first survivor is
+// explained.
 func mutationReport(t *testing.T) *mutate.Report {
 	t.Helper()
 	src, err := os.ReadFile("../mutate/testdata/alloc_pid.c")
@@ -49,7 +50,13 @@ func mutationReport(t *testing.T) *mutate.Report {
 		}
 		rs = append(rs, r)
 	}
-	return mutate.NewReport([]string{target.String()}, "/cache/build/tree-abc", rs)
+	unused := mutate.Explain(rs, []mutate.Explanation{
+		{ID: rs[2].ID, File: rs[2].File, Function: rs[2].Func, Operator: rs[2].Operator, Code: rs[2].Code(), Original: rs[2].Original, Replacement: rs[2].Replacement, Why: "set_tid_size is 0 here <always>"},
+		{ID: "stale@alloc_pid.c:1:1", File: "alloc_pid.c", Function: "alloc_pid", Operator: mutate.OpNegate, Code: "if (gone)", Why: "the code changed"},
+	})
+	rep := mutate.NewReport([]string{target.String()}, "/cache/build/tree-abc", rs)
+	rep.Kernel, rep.UnusedExplanations = "build", unused
+	return rep
 }
 
 func outcomeCount(r *mutate.Report, o mutate.Outcome) int {
@@ -81,14 +88,24 @@ func TestMutationPage(t *testing.T) {
 	if !strings.Contains(page, "<b>"+score+"</b>score") {
 		t.Errorf("page lacks the score tile %q", score)
 	}
-	survivors := page[strings.Index(page, `id="survivors"`):]
-	survivors = survivors[:strings.Index(survivors, "</section>")]
+	section := func(id string) string {
+		s := page[strings.Index(page, `id="`+id+`"`):]
+		return s[:strings.Index(s, "</section>")]
+	}
 	n := 0
 	for _, m := range rep.Mutants {
 		if m.Outcome != mutate.Survived {
 			continue
 		}
-		n++
+		survivors := section("survivors")
+		if m.Explanation != "" {
+			survivors = section("explained")
+			if !strings.Contains(survivors, template.HTMLEscapeString(m.Explanation)) {
+				t.Errorf("the explained survivor %s is shown without its explanation", m.ID)
+			}
+		} else {
+			n++
+		}
 		// The diff's added line, escaped and marked.
 		var added string
 		for _, l := range strings.Split(m.Diff, "\n") {
@@ -100,8 +117,14 @@ func TestMutationPage(t *testing.T) {
 			t.Errorf("the survivors section lacks %s with its diff line %q", m.ID, added)
 		}
 	}
-	if n == 0 || strings.Count(survivors, `class="survivor"`) != n {
-		t.Errorf("%d survivors in the section, want %d", strings.Count(survivors, `class="survivor"`), n)
+	if got := strings.Count(section("survivors"), `class="survivor"`); n == 0 || got != n {
+		t.Errorf("%d unexplained survivors in the section, want %d", got, n)
+	}
+	if rep.Counts.Explained != 1 || strings.Count(section("explained"), `class="survivor"`) != 1 {
+		t.Errorf("%d explained survivors, want the fixture's 1 in their section", rep.Counts.Explained)
+	}
+	if !strings.Contains(section("unused"), "stale@alloc_pid.c:1:1") {
+		t.Error("the unused explanation is not listed")
 	}
 	for op := range rep.PerOperator {
 		if !strings.Contains(page, `<tr data-operator="`+op+`">`) {
@@ -147,9 +170,8 @@ func TestMutationRendered(t *testing.T) {
 	}
 	var survivor string
 	for _, m := range rep.Mutants {
-		if m.Outcome == mutate.Survived {
+		if m.Outcome == mutate.Survived && survivor == "" {
 			survivor = m.ID
-			break
 		}
 	}
 	score := fmt.Sprintf("%.1f %%", 100*float64(rep.Counts.Killed)/float64(rep.Counts.Scored()))
@@ -169,8 +191,10 @@ func TestMutationRendered(t *testing.T) {
 		wantState      string
 		wantIn         []string
 	}{
-		{"all", "", len(rep.Mutants), "", []string{"<b>" + score + "</b>score", "Survivors: rules no test checks", `class="add"`}},
+		{"all", "", len(rep.Mutants), "", []string{"<b>" + score + "</b>score", "Survivors, unexplained: rules no test checks", "Why it is equivalent:", `class="add"`}},
 		{"survivors", "#state=survived", outcomeCount(rep, mutate.Survived), "survived", nil},
+		{"explained survivors", "#state=explained", rep.Counts.Explained, "survived", nil},
+		{"unexplained survivors", "#state=unexplained", rep.Counts.Survived - rep.Counts.Explained, "survived", nil},
 		{"all but killed", "#state=notpass", len(rep.Mutants) - rep.Counts.Killed, "", nil},
 		{"one survivor by ID", "#q=" + url.QueryEscape(survivor), 1, "survived", nil},
 		{"by killer", "#q=" + killer, killedBy, "killed", nil},

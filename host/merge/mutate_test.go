@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func mutationShards(t *testing.T, n int) []string {
 		dir := filepath.Join(root, fmt.Sprintf("shard-%d", k))
 		var rs []mutate.Result
 		for i, m := range ms {
-			if i%n != k-1 {
+			if !slices.Contains(mutate.Shard(ms, catalog.Shard{K: k, N: n}), m) {
 				continue
 			}
 			r := mutate.Result{Mutant: m, Outcome: mutate.Killed, Killers: []string{"set_tid/pid/pid-max"}, ObjectSHA: fmt.Sprint("code-", i)}
