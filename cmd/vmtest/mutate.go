@@ -142,6 +142,11 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if dir == "" {
 		dir = filepath.Join("results", "mutate-"+time.Now().UTC().Format("20060102-150405"))
 	}
+	// Absolute: the kernels' manifests name their files by it, and QEMU
+	// runs in each result directory.
+	if dir, err = filepath.Abs(dir); err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
+	}
 	// The targets are read from the tree the mutants are built in: the
 	// spec's tree with every patch applied. --list reads the spec's tree
 	// itself when nothing is patched, so that it builds nothing.

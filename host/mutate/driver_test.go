@@ -177,6 +177,37 @@ func TestRunDriver(t *testing.T) {
 			t.Errorf("mutate.md lacks %q:\n%s", s, md)
 		}
 	}
+	// An explanation of one survivor (matched by code, not by ID: the ID
+	// written down is stale) marks it explained and leaves the score; one
+	// whose code is gone is reported unused.
+	var boundary Mutant
+	for _, r := range res {
+		if r.Operator == OpRelational {
+			boundary = r.Mutant
+		}
+	}
+	good := Explanation{ID: "relational-boundary@f.c:99:1", File: "f.c", Function: "f", Operator: OpRelational, Code: "if (x < 10)", Original: "<", Replacement: "<=", Why: "x is never 10"}
+	stale := good
+	stale.Code = "if (x < 11)"
+	if boundary.Code() != good.Code {
+		t.Fatalf("boundary mutant's code %q, want %q", boundary.Code(), good.Code)
+	}
+	unused := Explain(res, []Explanation{good, stale})
+	rep.UnusedExplanations = unused
+	rep.Tally()
+	if len(unused) != 1 || unused[0].Code != stale.Code {
+		t.Errorf("unused explanations %+v, want the stale one", unused)
+	}
+	if rep.Counts.Survived != 2 || rep.Counts.Explained != 1 || rep.Score != 0.75 {
+		t.Errorf("after explaining: counts %+v score %v, want 2 survived, 1 explained, 0.75", rep.Counts, rep.Score)
+	}
+	md = rep.Markdown()
+	expl, unexpl := strings.Index(md, "## "+explainedTitle), strings.Index(md, "## Survivors, unexplained")
+	if expl < 0 || unexpl < 0 || !strings.Contains(md[expl:], "**Why it is equivalent**: x is never 10") ||
+		!strings.Contains(md[unexpl:expl], "### constant-off-by-one@f.c:7:10#2") || strings.Contains(md[unexpl:expl], "x is never 10") ||
+		!strings.Contains(md, "1 of them explained as equivalent in behaviour") || !strings.Contains(md, "matched no mutant") {
+		t.Errorf("mutate.md does not list the explained survivor apart from the unexplained one:\n%s", md)
+	}
 	// A duplicate carries the outcome of the mutant it folds into.
 	dup := map[string]string{}
 	for _, r := range res {

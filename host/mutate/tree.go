@@ -74,6 +74,10 @@ func (t *Tree) Kernel(ctx context.Context, dir string) (string, error) {
 	if err := t.make(ctx, "bzImage"); err != nil {
 		return "", err
 	}
+	dir, err := filepath.Abs(dir) // the manifest's paths are read from anywhere
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
