@@ -133,6 +133,11 @@ func copySource(ctx context.Context, cacheDir string, in *inputs, src string, lo
 	}
 	defer lock.Close()
 	workSrc := filepath.Join(work, "src")
+	// A cache may hold the build (kernel-KEY) without its work directory
+	// (a CI cache restored from the kernels alone, a test's seeded cache).
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
 	if err := prepareSource(ctx, in, workSrc, log, progress); err != nil {
 		return err
 	}
