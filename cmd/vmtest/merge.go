@@ -57,6 +57,10 @@ func cmdMerge(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return reportErr(stderr, "vmtest merge", err)
 	}
 	if kind == merge.MutationKind {
+		if *origin != "" {
+			fmt.Fprintf(stderr, "vmtest merge: --kcidb-origin %s: mutation results have no kcidb.json\n", *origin)
+			return exitUsage
+		}
 		return mergeMutations(dirs, *out, *force, *jsonOut, *minScore, stdout, stderr)
 	}
 	if *minScore != "" {
@@ -101,7 +105,7 @@ func mergeMutations(dirs []string, out string, force, jsonOut bool, minScore str
 	if jsonOut {
 		printJSON(stdout, rep)
 	} else {
-		fmt.Fprintf(stdout, "score %.3f: %d killed, %d survived, %d stillborn, %d equivalent, %d duplicate, %d error\n", rep.Score, c.Killed, c.Survived, c.Stillborn, c.Equivalent, c.Duplicate, c.Error)
+		fmt.Fprintf(stdout, "score %.3f: %d killed, %d survived (%d explained), %d stillborn, %d equivalent, %d duplicate, %d error\n", rep.Score, c.Killed, c.Survived, c.Explained, c.Stillborn, c.Equivalent, c.Duplicate, c.Error)
 	}
 	fmt.Fprintf(stderr, "merged %d mutation shards: %s/mutate.md\n", len(dirs), out)
 	if min >= 0 && rep.Below(min) {

@@ -91,6 +91,7 @@ func TestMergeMutations(t *testing.T) {
 		want string
 	}{
 		{"mixed kinds", []string{shards[0], runDir}, "is not a mutation result"},
+		{"kcidb origin of mutations", append([]string{"--kcidb-origin", "ci"}, shards...), "--kcidb-origin ci: mutation results have no kcidb.json"},
 		{"min-score of a run", []string{"--min-score", "0.5", runDir}, "--min-score 0.5: is for mutation results"},
 	} {
 		code, _, stderr := vmtest(t, append([]string{"merge", "--out", filepath.Join(t.TempDir(), "m")}, tc.args...)...)

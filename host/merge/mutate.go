@@ -108,7 +108,7 @@ func MutationDirs(dirs []string, out string, force bool) (*mutate.Report, error)
 			copied[res.ID] = filepath.Join(out, "runs", name)
 		}
 		if log := filepath.Join(dirs[i], "build.log"); isFile(log) {
-			if err := copyDir(log, filepath.Join(stage, fmt.Sprintf("build-%d.log", r.Shard.K))); err != nil {
+			if err := copyFile(log, filepath.Join(stage, fmt.Sprintf("build-%d.log", r.Shard.K))); err != nil {
 				return nil, fmt.Errorf("copy the build log of shard %s: %w", r.Shard, err)
 			}
 		}
@@ -129,6 +129,15 @@ func MutationDirs(dirs []string, out string, force bool) (*mutate.Report, error)
 	}
 	ok = true
 	return m, nil
+}
+
+// copyFile copies a shard's file into the stage.
+func copyFile(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o644)
 }
 
 // checkMutationOut is run.CheckOut for a mutation result: an earlier one
