@@ -99,10 +99,12 @@ mutate: deps build
 
 # The matrix-against-kselftests benchmark takes its own samples (9 pairs of
 # runs per kernel) and NoFlakes boots each kernel 20 times, so they run
-# once; the others average two runs.
+# once; the others average two runs. The mutant benchmark runs six
+# mutants of the set_tid code through one pipeline (build + boot each).
 bench: build
 	@rc=0; \
-	$(GO) test -run '^$$' -bench . -skip 'MatrixVsKselftests|NoFlakes' -benchtime 2x -timeout 30m ./... || rc=1; \
+	$(GO) test -run '^$$' -bench . -skip 'MatrixVsKselftests|NoFlakes|Mutant' -benchtime 2x -timeout 30m ./... || rc=1; \
+	$(GO) test -run '^$$' -bench Mutant -benchtime 6x -timeout 30m ./host/mutate/ || rc=1; \
 	$(GO) test -run '^$$' -bench MatrixVsKselftests -benchtime 1x -timeout 30m ./e2e/ || rc=1; \
 	$(GO) test -run '^$$' -bench NoFlakes -benchtime 1x -timeout 40m ./e2e/ || rc=1; \
 	exit $$rc
