@@ -45,6 +45,7 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	list := fs.Bool("list", false, "list the mutants and the count per operator; build and boot nothing")
 	full := fs.Bool("full", false, "run every case on every mutant (default: stop at the first failing case)")
 	minScore := fs.String("min-score", "", "exit 1 when the score (killed / killed+survived, 0..1) is below `X`")
+	reexplain := fs.String("reexplain", "", "judge the survivors of an earlier report again: read `DIR`/mutate.json, attach --explain's explanations afresh and rewrite mutate.json and mutate.md (builds and boots nothing)")
 	out := fs.String("out", "", "directory for mutate.json, mutate.md, the scratch tree and the runs (default results/mutate-<time>)")
 	jobs := 0
 	fs.Var(countFlag{&jobs, 1}, "j", "`N` parallel make jobs (default: number of CPUs)")
@@ -69,6 +70,9 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return usageErr("--min-score %q: want a number from 0 to 1", *minScore)
 		}
 		min = v
+	}
+	if *reexplain != "" {
+		return reexplainReport(*reexplain, *explain, min, stdout, stderr)
 	}
 	if len(targets) == 0 && len(patches) == 0 {
 		return usageErr("nothing to mutate: give --target FILE:FUNCTION, --target FILE:FUNCTION@STATEMENT, --target FILE:FIRST-LAST or --patch FILE")
@@ -217,13 +221,53 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return reportErr(stderr, "vmtest mutate", err)
 	}
+	return scoreLine(rep, min, stdout, stderr)
+}
+
+// scoreLine prints the score and exits 1 when it misses min (-1: none).
+func scoreLine(rep *mutate.Report, min float64, stdout, stderr io.Writer) int {
 	c := rep.Counts
 	fmt.Fprintf(stdout, "score %.3f: %d killed, %d survived (%d explained), %d stillborn, %d equivalent, %d duplicate, %d error\n", rep.Score, c.Killed, c.Survived, c.Explained, c.Stillborn, c.Equivalent, c.Duplicate, c.Error)
+	for _, m := range rep.Mutants {
+		if m.Outcome == mutate.Survived {
+			state := "unexplained"
+			if m.Explanation != "" {
+				state = "explained"
+			}
+			fmt.Fprintf(stdout, "survivor %s (%s): %s\n", m.ID, state, m.Rule)
+		}
+	}
 	if min >= 0 && rep.Below(min) {
 		fmt.Fprintf(stderr, "vmtest mutate: score %.3f is below --min-score %g\n", rep.Score, min)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// reexplainReport is --reexplain: an earlier report with the explanations
+// of file ("" for none) attached afresh.
+func reexplainReport(dir, file string, min float64, stdout, stderr io.Writer) int {
+	rep, err := mutate.ReadReport(filepath.Join(dir, "mutate.json"))
+	if err != nil {
+		fmt.Fprintf(stderr, "vmtest mutate: --reexplain: %v (give the --out directory of an earlier vmtest mutate)\n", err)
+		return exitUsage
+	}
+	var es []mutate.Explanation
+	if file != "" {
+		if es, err = mutate.ReadExplanations(file); err != nil {
+			fmt.Fprintf(stderr, "vmtest mutate: --explain: %v\n", err)
+			return exitUsage
+		}
+	}
+	rep.Reexplain(es)
+	if err := rep.Write(dir); err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
+	}
+	for _, e := range rep.UnusedExplanations {
+		fmt.Fprintf(stderr, "vmtest mutate: warning: explanation %s (%s in %s) matched no mutant: the code changed, judge it again\n", e.ID, e.Operator, e.Function)
+	}
+	fmt.Fprintf(stderr, "mutate: %s/mutate.md\n", dir)
+	return scoreLine(rep, min, stdout, stderr)
 }
 
 // listMutants prints one line per mutant and the count per operator.

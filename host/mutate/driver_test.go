@@ -203,10 +203,27 @@ func TestRunDriver(t *testing.T) {
 	}
 	md = rep.Markdown()
 	expl, unexpl := strings.Index(md, "## "+explainedTitle), strings.Index(md, "## Survivors, unexplained")
-	if expl < 0 || unexpl < 0 || !strings.Contains(md[expl:], "**Why it is equivalent**: x is never 10") ||
+	if expl < 0 || unexpl < 0 || !strings.Contains(md[expl:], "**Explanation**: x is never 10") ||
 		!strings.Contains(md[unexpl:expl], "### constant-off-by-one@f.c:7:10#2") || strings.Contains(md[unexpl:expl], "x is never 10") ||
-		!strings.Contains(md, "1 of them explained as equivalent in behaviour") || !strings.Contains(md, "matched no mutant") {
+		!strings.Contains(md, "1 of them with an explanation") || !strings.Contains(md, "matched no mutant") {
 		t.Errorf("mutate.md does not list the explained survivor apart from the unexplained one:\n%s", md)
+	}
+	// Judged again from mutate.json, without the stale entry: the same
+	// survivor explained, nothing unused.
+	if err := rep.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ReadReport(filepath.Join(dir, "mutate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Reexplain([]Explanation{good})
+	if again.Counts != rep.Counts || len(again.UnusedExplanations) != 0 {
+		t.Errorf("re-explained: counts %+v, unused %v; want %+v and none", again.Counts, again.UnusedExplanations, rep.Counts)
+	}
+	again.Reexplain(nil)
+	if again.Counts.Explained != 0 {
+		t.Errorf("re-explained with nothing: %d explained", again.Counts.Explained)
 	}
 	// A duplicate carries the outcome of the mutant it folds into.
 	dup := map[string]string{}

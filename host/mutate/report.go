@@ -11,7 +11,7 @@ import (
 )
 
 // explainedTitle heads the survivors an --explain file accounts for.
-const explainedTitle = "Survivors explained as equivalent in behaviour"
+const explainedTitle = "Survivors with an explanation"
 
 // casesRun says which cases a survivor's run passed: its result
 // directory holds result.json with each.
@@ -116,6 +116,29 @@ func (r *Report) Tally() {
 // misses every positive minimum.
 func (r *Report) Below(min float64) bool { return r.Score < min }
 
+// ReadReport reads a mutate.json.
+func ReadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// Reexplain replaces the report's explanations by those of es and
+// recounts: explanations are judged again without building anything.
+func (r *Report) Reexplain(es []Explanation) {
+	for i := range r.Mutants {
+		r.Mutants[i].Explanation = ""
+	}
+	r.UnusedExplanations = Explain(r.Mutants, es)
+	r.Tally()
+}
+
 // Write writes mutate.json and mutate.md into dir.
 func (r *Report) Write(dir string) error {
 	data, err := json.MarshalIndent(r, "", "  ")
@@ -147,7 +170,7 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "Shard %s: %d of the %d mutants generated.\n\n", r.Shard, c.Total, r.Generated)
 	}
 	if c.Survived > 0 {
-		fmt.Fprintf(&b, "Survivors: %d, %d of them explained as equivalent in behaviour (below), %d unexplained. Explained survivors still count as survivors in the score.\n\n", c.Survived, c.Explained, c.Survived-c.Explained)
+		fmt.Fprintf(&b, "Survivors: %d, %d of them with an explanation (below), %d unexplained. Explained survivors still count as survivors in the score.\n\n", c.Survived, c.Explained, c.Survived-c.Explained)
 	}
 	b.WriteString("| operator | mutants | stillborn | equivalent | duplicate | killed | survived | error |\n|---|---|---|---|---|---|---|---|\n")
 	for _, op := range operatorNames {
@@ -174,7 +197,7 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "### %s\n\n%s (%s, line %d)\n\n```diff\n%s```\n\nCases run: %s.\n\n", m.ID, m.Rule, m.Func, m.Line, m.Diff, casesRun(m))
 	})
 	section(explainedTitle, Survived, func(m Result) {
-		fmt.Fprintf(&b, "### %s\n\n%s (%s, line %d)\n\n```diff\n%s```\n\n**Why it is equivalent**: %s\n\nCases run: %s.\n\n", m.ID, m.Rule, m.Func, m.Line, m.Diff, m.Explanation, casesRun(m))
+		fmt.Fprintf(&b, "### %s\n\n%s (%s, line %d)\n\n```diff\n%s```\n\n**Explanation**: %s\n\nCases run: %s.\n\n", m.ID, m.Rule, m.Func, m.Line, m.Diff, m.Explanation, casesRun(m))
 	})
 	section("Errors", Error, func(m Result) {
 		fmt.Fprintf(&b, "- %s: %s\n", m.ID, m.Detail)
