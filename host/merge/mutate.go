@@ -67,7 +67,7 @@ func MutationDirs(dirs []string, out string, force bool) (*mutate.Report, error)
 		if abs, _ := filepath.Abs(d); abs == out {
 			return nil, inputerr.New("out", out, fmt.Errorf("is one of the shards being merged"))
 		}
-		r, err := mutate.ReadReport(d)
+		r, err := mutate.LoadReport(d)
 		if err != nil {
 			return nil, inputerr.New("results", d, fmt.Errorf("is not a vmtest mutation result directory: %w", err))
 		}

@@ -78,7 +78,7 @@ func TestMutationDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := mutate.ReadReport(out)
+	back, err := mutate.LoadReport(out)
 	if err != nil {
 		t.Fatal(err)
 	}

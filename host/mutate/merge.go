@@ -1,10 +1,8 @@
 package mutate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,16 +14,13 @@ import (
 // JSONFile is the report's name in a result directory.
 const JSONFile = "mutate.json"
 
-// ReadReport reads dir/mutate.json, checking that it is one: targets, and
-// every mutant with an ID and a known outcome (or none: pending).
-func ReadReport(dir string) (*Report, error) {
-	b, err := os.ReadFile(filepath.Join(dir, JSONFile))
+// LoadReport reads dir/mutate.json (ReadReport), checking that it is a
+// mutation report: targets, and every mutant with an ID and a known
+// outcome (or none: pending).
+func LoadReport(dir string) (*Report, error) {
+	r, err := ReadReport(filepath.Join(dir, JSONFile))
 	if err != nil {
 		return nil, fmt.Errorf("read mutation report: %w", err)
-	}
-	var r Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s/%s is not a vmtest mutation report: %w", dir, JSONFile, err)
 	}
 	if len(r.Targets) == 0 {
 		return nil, fmt.Errorf("%s/%s is not a vmtest mutation report (no targets)", dir, JSONFile)
@@ -35,7 +30,7 @@ func ReadReport(dir string) (*Report, error) {
 			return nil, fmt.Errorf("%s/%s: mutant %d has no id or an unknown outcome %q", dir, JSONFile, i, m.Outcome)
 		}
 	}
-	return &r, nil
+	return r, nil
 }
 
 func knownOutcome(o Outcome) bool {

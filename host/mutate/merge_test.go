@@ -237,29 +237,29 @@ func TestMergeUnusedExplanations(t *testing.T) {
 	}
 }
 
-func TestReadReport(t *testing.T) {
+func TestLoadReport(t *testing.T) {
 	dir := t.TempDir()
 	_, s := shardedRun(t, 2)
 	if err := s[0].Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	r, err := ReadReport(dir)
+	r, err := LoadReport(dir)
 	if err != nil || !reflect.DeepEqual(r.Mutants, s[0].Mutants) || *r.Shard != *s[0].Shard {
 		t.Fatalf("read back %v: %+v", err, r)
 	}
 	for _, tc := range []struct{ name, json, want string }{
-		{"not JSON", "{", "is not a vmtest mutation report"},
+		{"not JSON", "{", "mutate.json: unexpected end of JSON input"},
 		{"no targets", `{"mutants": []}`, "no targets"},
 		{"unknown outcome", `{"targets": ["a.c:f"], "mutants": [{"id": "x", "outcome": "sleepy"}]}`, "unknown outcome"},
 		{"no ID", `{"targets": ["a.c:f"], "mutants": [{"outcome": "killed"}]}`, "no id"},
 	} {
 		d := t.TempDir()
 		os.WriteFile(filepath.Join(d, JSONFile), []byte(tc.json), 0o644)
-		if _, err := ReadReport(d); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := LoadReport(d); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := ReadReport(t.TempDir()); err == nil {
+	if _, err := LoadReport(t.TempDir()); err == nil {
 		t.Error("a directory without mutate.json was read")
 	}
 }
