@@ -100,3 +100,19 @@ func TestMergeMutations(t *testing.T) {
 		}
 	}
 }
+
+// TestReexplainWritesPage: vmtest mutate --reexplain rewrites report.html
+// with mutate.json, so the page never shows the explanations of before.
+func TestReexplainWritesPage(t *testing.T) {
+	dir := writeMutationShards(t, 1)[0]
+	page := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(page, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := vmtest(t, "mutate", "--reexplain", dir); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if b, err := os.ReadFile(page); err != nil || !strings.Contains(string(b), "vmtest mutate: alloc_pid.c:33-48") {
+		t.Errorf("report.html not rewritten: %v %.40q", err, b)
+	}
+}

@@ -260,7 +260,7 @@ func reexplainReport(dir, file string, min float64, stdout, stderr io.Writer) in
 		}
 	}
 	rep.Reexplain(es)
-	if err := rep.Write(dir); err != nil {
+	if err := errors.Join(rep.Write(dir), htmlreport.WriteMutation(dir, rep)); err != nil {
 		return reportErr(stderr, "vmtest mutate", err)
 	}
 	for _, e := range rep.UnusedExplanations {
