@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,34 +22,22 @@ const pidBoundsCheck = "kernel/pid.c:alloc_pid@if (tid < 1 || tid >= pid_max)"
 // three that behave differently (a PID of 1, of 0 and of pid_max each
 // answered wrongly), and `tid < 2` is the same object code as `tid <= 1`,
 // a duplicate that is not booted. The score is 1, which --min-score 1
-// accepts, and report.html is written beside mutate.json.
+// accepts, and report.html is written beside mutate.json. The same
+// mutants run as two shards and merged give the same result.
 func TestMutatePidBounds(t *testing.T) {
 	// The suite's cache holds the minimal kernel but no built tree to
 	// seed the scratch copy's objects from, so the copy is built from
-	// nothing first: about 20 minutes here, the four mutants a few more.
+	// nothing first: about half an hour here under load, the four
+	// mutants and their two shards a few minutes more.
 	needSlow(t)
 	needVMs(t)
 	kernel(t, "build")
 	out := filepath.Join(t.TempDir(), "mutate")
 	start := time.Now()
-	code, stdout, stderr := vmtestWithin(t, 40*time.Minute, "mutate", "--cache", cacheDir, "--qemu", qemuBin,
-		"--kernel", "build", "--target", pidBoundsCheck,
-		"--operator", mutate.OpRelational, "--operator", mutate.OpConstant,
-		"--min-score", "1", "--out", out)
+	rep, stdout := mutateRun(t, out)
 	t.Logf("mutate in %s\nstdout:\n%s", time.Since(start).Round(time.Second), stdout)
-	if code != 0 {
-		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
-	}
-	var rep mutate.Report
-	data, err := os.ReadFile(filepath.Join(out, "mutate.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
 	// The mutants by what they change.
-	find := func(op, orig, repl string) *mutate.Result {
+	find := func(rep *mutate.Report, op, orig, repl string) *mutate.Result {
 		t.Helper()
 		for i, m := range rep.Mutants {
 			if m.Operator == op && m.Original == orig && m.Replacement == repl {
@@ -60,10 +47,10 @@ func TestMutatePidBounds(t *testing.T) {
 		t.Fatalf("no %s mutant %q → %q among %d", op, orig, repl, len(rep.Mutants))
 		return nil
 	}
-	below1 := find(mutate.OpRelational, "<", "<=")
-	below2 := find(mutate.OpConstant, "1", "2")
-	below0 := find(mutate.OpConstant, "1", "0")
-	pidMax := find(mutate.OpRelational, ">=", ">")
+	below1 := find(rep, mutate.OpRelational, "<", "<=")
+	below2 := find(rep, mutate.OpConstant, "1", "2")
+	below0 := find(rep, mutate.OpConstant, "1", "0")
+	pidMax := find(rep, mutate.OpRelational, ">=", ">")
 	if len(rep.Mutants) != 4 || rep.Generated != 4 {
 		t.Errorf("%d mutants of %d generated, want 4", len(rep.Mutants), rep.Generated)
 	}
@@ -105,5 +92,92 @@ func TestMutatePidBounds(t *testing.T) {
 	page, err := os.ReadFile(filepath.Join(out, "report.html"))
 	if err != nil || !strings.Contains(string(page), "<b>100.0 %</b>score") || !strings.Contains(string(page), pidMax.ID) {
 		t.Errorf("report.html: %v, or it lacks the score and %s", err, pidMax.ID)
+	}
+
+	// The same mutants as two shards, as two CI jobs would run them, and
+	// merged. Both shards run in the whole run's --out, one after the
+	// other, to reuse its scratch tree (another would be built from
+	// nothing again), each shard's results moved aside after it. Shard
+	// 2 is dealt `1`→`2` without its twin `<=`, so it boots it; the merge
+	// must fold it back into a duplicate and give the whole run's result.
+	moveResults(t, out, t.TempDir())
+	var shards []string
+	for _, k := range []string{"1/2", "2/2"} {
+		start := time.Now()
+		r, _ := mutateRun(t, out, "--shard", k)
+		t.Logf("shard %s in %s: %+v", k, time.Since(start).Round(time.Second), r.Counts)
+		if k == "2/2" {
+			if m := find(r, mutate.OpConstant, "1", "2"); m.Outcome != mutate.Killed {
+				t.Errorf("shard 2/2: %s %s, want killed (booted: its twin is in shard 1/2)", m.ID, m.Outcome)
+			}
+		}
+		d := filepath.Join(t.TempDir(), "shard")
+		moveResults(t, out, d)
+		shards = append(shards, d)
+	}
+	merged := filepath.Join(t.TempDir(), "merged")
+	code, stdout, stderr := vmtest(t, append([]string{"merge", "--out", merged, "--min-score", "1"}, shards...)...)
+	if code != 0 || !strings.Contains(stdout, "score 1.000: 3 killed, 0 survived") {
+		t.Fatalf("merge: exit %d, want 0 with score 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	m, err := mutate.LoadReport(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Counts != rep.Counts || m.Score != rep.Score || m.Shard != nil || len(m.Mutants) != len(rep.Mutants) {
+		t.Fatalf("merged counts %+v, score %v, shard %v; the whole run has %+v, %v", m.Counts, m.Score, m.Shard, rep.Counts, rep.Score)
+	}
+	for i, w := range rep.Mutants {
+		g := m.Mutants[i]
+		if g.ID != w.ID || g.Outcome != w.Outcome || g.DuplicateOf != w.DuplicateOf {
+			t.Errorf("merged mutant %d: %s %s (of %q); the whole run has %s %s (of %q)", i, g.ID, g.Outcome, g.DuplicateOf, w.ID, w.Outcome, w.DuplicateOf)
+		}
+		if g.Outcome == mutate.Killed {
+			if _, err := os.Stat(filepath.Join(g.ResultDir, "result.json")); err != nil || !strings.HasPrefix(g.ResultDir, merged) {
+				t.Errorf("merged mutant %s: its run %s is not in the merge: %v", g.ID, g.ResultDir, err)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(merged, "report.html")); err != nil {
+		t.Error(err)
+	}
+}
+
+// mutateRun runs vmtest mutate on the four mutants of pidBoundsCheck with
+// the suite's cache and QEMU into out, with --min-score 1 (they are all
+// killed or duplicates), and returns mutate.json and stdout.
+func mutateRun(t *testing.T, out string, args ...string) (*mutate.Report, string) {
+	t.Helper()
+	args = append([]string{"mutate", "--cache", cacheDir, "--qemu", qemuBin, "--kernel", "build", "--target", pidBoundsCheck,
+		"--operator", mutate.OpRelational, "--operator", mutate.OpConstant, "--min-score", "1", "--out", out}, args...)
+	code, stdout, stderr := vmtestWithin(t, 40*time.Minute, args...)
+	if code != 0 {
+		t.Fatalf("vmtest %q: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+	}
+	r, err := mutate.LoadReport(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, stdout
+}
+
+// moveResults moves what a vmtest mutate run wrote into out to dir, all
+// but the scratch tree, which the next run in out reuses.
+func moveResults(t *testing.T, out, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() == "tree" {
+			continue
+		}
+		if err := os.Rename(filepath.Join(out, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
