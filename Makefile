@@ -83,7 +83,7 @@ test: lint cross deps build test-kernels actionlint
 # a git history of the kernel tree; vmtest mutate's scratch copy of the
 # minimal kernel): tens of minutes, so not in make test.
 test-slow: deps build test-kernels
-	VMTEST_E2E_SLOW=1 VMTEST_E2E_REQUIRE=1 $(GO) test -timeout 90m -run 'TestBisectBrokenPermissionCheck|TestMutatePidBounds' ./e2e/
+	VMTEST_E2E_SLOW=1 VMTEST_E2E_REQUIRE=1 $(GO) test -timeout 150m -run 'TestBisectBrokenPermissionCheck|TestMutatePidBounds' ./e2e/
 
 compare: deps build
 	./$(BIN) compare --base build:patch=kernels/0001-clone3-withdraw-set_tid.patch --kernel build
