@@ -2,7 +2,6 @@ package mutate
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,16 +113,29 @@ func copyFile(from, to string) error {
 }
 
 // make runs one make target. A failure after make started is taken for
-// the mutant's (a *CompileError), unless the context ended it.
+// the mutant's (a *CompileError), unless the context ended it. Make's
+// output goes to a file, not a pipe: with a pipe, exec.Cmd copies it in
+// a goroutine and, on a loaded machine, a copy still running a second
+// after make exited (proc.Command's WaitDelay) failed a good build.
 func (t *Tree) make(ctx context.Context, target string) error {
+	out, err := os.CreateTemp("", "vmtest-mutate-make-*.log")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
 	cmd := proc.Command(ctx, "make", "O="+t.Obj, fmt.Sprintf("-j%d", max(t.Jobs, 1)), target)
 	cmd.Dir = t.Src
 	// As host/kbuild: a fixed user and host keep the version string, and
 	// so the image, free of this machine.
 	cmd.Env = append(os.Environ(), "KBUILD_BUILD_USER=vmtest", "KBUILD_BUILD_HOST=vmtest")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(t.log(), &out), io.MultiWriter(t.log(), &out)
-	err := cmd.Run()
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	text, rerr := os.ReadFile(out.Name())
+	if rerr != nil {
+		return fmt.Errorf("read make's output: %w", rerr)
+	}
+	t.log().Write(text)
 	if err == nil {
 		return nil
 	}
@@ -132,7 +144,7 @@ func (t *Tree) make(ctx context.Context, target string) error {
 	}
 	var ee interface{ ExitCode() int }
 	if errors.As(err, &ee) {
-		return &CompileError{Target: target, First: firstErrorLine(out.String()), Err: err}
+		return &CompileError{Target: target, First: firstErrorLine(string(text)), Err: err}
 	}
 	return fmt.Errorf("make %s: %w", target, err)
 }
