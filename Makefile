@@ -7,6 +7,8 @@
 #   make cross    the arm64 build and the macOS build of the host side
 #   make compare  build 6.1 without set_tid and 6.1 as shipped, compare them
 #   make bench    benchmarks (speed and memory targets)
+#   make mutate   mutation score of the set_tid code (alloc_pid's set_tid
+#                 block, copy_clone_args_from_user) on the minimal config
 
 GO      ?= go
 BIN     := bin/vmtest
@@ -16,7 +18,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS    := qemu-system-x86 git make gcc libc6-dev flex bison bc libelf-dev libssl-dev libcap-dev xz-utils dpkg-dev ca-certificates chromium libxml2-utils python3 shellcheck jq
 GOFILES := $(shell find . -name '*.go' -not -path './results/*') go.mod go.sum $(wildcard configs/*.config)
 
-.PHONY: all deps build run lint cross test test-slow test-kernels test-boot-paths compare bench clean
+.PHONY: all deps build run lint cross test test-slow test-kernels test-boot-paths compare bench mutate clean
 
 all: build
 
@@ -92,19 +94,32 @@ test-boot-paths: build
 	VMTEST_E2E_MINIMAL=$(NO_PVH_KERNEL) VMTEST_E2E_REQUIRE=1 $(GO) test -count=1 -timeout 20m -run '^($(BOOT_PATH_TESTS))$$' ./e2e/
 
 # The end-to-end tests that build kernels from scratch (vmtest bisect over
-# a git history of the kernel tree): tens of minutes, so not in make test.
+# a git history of the kernel tree; vmtest mutate's scratch copy of the
+# minimal kernel): tens of minutes, so not in make test.
 test-slow: deps build test-kernels
-	VMTEST_E2E_SLOW=1 VMTEST_E2E_REQUIRE=1 $(GO) test -timeout 90m -run 'TestBisectBrokenPermissionCheck' ./e2e/
+	VMTEST_E2E_SLOW=1 VMTEST_E2E_REQUIRE=1 $(GO) test -timeout 150m -run 'TestBisectBrokenPermissionCheck|TestMutatePidBounds' ./e2e/
 
 compare: deps build
 	./$(BIN) compare --base build:patch=kernels/0001-clone3-withdraw-set_tid.patch --kernel build
 
+# vmtest mutate over the set_tid code of Debian's 6.1 tree, minimal config
+# (builds the base kernel if the cache lacks it). The block of alloc_pid
+# is named by its opening statement, not by line numbers, which move with
+# Debian's stable updates. Survivors explained in the --explain file still
+# count as survivors; the score must be at least 0.95. --out is fixed so
+# that a second run reuses the scratch tree (results/mutate/tree).
+MUTATE_TARGETS := --target 'kernel/pid.c:alloc_pid@if (set_tid_size) {' --target kernel/fork.c:copy_clone_args_from_user
+mutate: deps build
+	./$(BIN) mutate --kernel build $(MUTATE_TARGETS) --explain kernels/mutate/set_tid-explained.json --min-score 0.95 --out results/mutate
+
 # The matrix-against-kselftests benchmark takes its own samples (9 pairs of
 # runs per kernel) and NoFlakes boots each kernel 20 times, so they run
-# once; the others average two runs.
+# once; the others average two runs. The mutant benchmark runs six
+# mutants of the set_tid code through one pipeline (build + boot each).
 bench: build
 	@rc=0; \
-	$(GO) test -run '^$$' -bench . -skip 'MatrixVsKselftests|NoFlakes' -benchtime 2x -timeout 30m ./... || rc=1; \
+	$(GO) test -run '^$$' -bench . -skip 'MatrixVsKselftests|NoFlakes|Mutant' -benchtime 2x -timeout 30m ./... || rc=1; \
+	$(GO) test -run '^$$' -bench Mutant -benchtime 6x -timeout 30m ./host/mutate/ || rc=1; \
 	$(GO) test -run '^$$' -bench MatrixVsKselftests -benchtime 1x -timeout 30m ./e2e/ || rc=1; \
 	$(GO) test -run '^$$' -bench NoFlakes -benchtime 1x -timeout 40m ./e2e/ || rc=1; \
 	exit $$rc

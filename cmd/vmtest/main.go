@@ -59,7 +59,7 @@ commands:
   matrix   list the matrix's cases without booting
   build    build a bzImage from a kernel tree, config fragment and patches
   compare  run base and patched kernels side by side and classify what changed
-  merge    join the result directories of run --shard K/N into one
+  merge    join the result directories of run or mutate --shard K/N into one
   mutate   how strong the tests are for some code: mutants of it, each built and run
   bisect   find the first commit of a git kernel tree where selected cases fail
   doctor   what vmtest finds on this host: QEMU, the KVM verdict, caches, build tools

@@ -2,36 +2,50 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vmtest/vmtest/host/fetch"
+	"github.com/vmtest/vmtest/host/htmlreport"
+	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/mutate"
 	"github.com/vmtest/vmtest/host/run"
+	"github.com/vmtest/vmtest/internal/catalog"
+	"github.com/vmtest/vmtest/internal/inputerr"
 )
 
 // cmdMutate is `vmtest mutate`: mutants of the code a patch touches (or
-// of named functions and line ranges), each built and run, and a score
-// of how many the matrix kills.
+// of named functions, statements and line ranges), each built and run,
+// and a score of how many the matrix kills.
 func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest mutate", flag.ContinueOnError)
 	var targets, patches, ops, cases []string
 	var o run.Options
-	fs.Var(listFlag{&targets, false}, "target", "code to mutate: FILE:FUNCTION (kernel/pid.c:alloc_pid) or FILE:FIRST-LAST (kernel/pid.c:190-206); repeatable")
-	fs.Var(listFlag{&patches, false}, "patch", "mutate the lines this patch series adds (repeatable, in order; line numbers are those of the tree with the series applied)")
-	buildTree := fs.String("build-tree", "", "vmtest build tree to copy, DIR with src/ and obj/ (~/.cache/vmtest/build/tree-KEY, left by vmtest build or run --kernel build:...); its src/ must already hold the patches")
-	srcDir := fs.String("src", "", "source tree to read the targets from for --list (default: the build tree's src/)")
+	kernel := fs.String("kernel", kbuild.SpecPrefix, "the kernel to mutate, a build spec as vmtest run --kernel takes, build[:patch=FILE,config=FRAG,tree=DIR] (default: the minimal config on Debian's 6.1 source); built once if the cache lacks it")
+	fs.Var(listFlag{&targets, false}, "target", "code to mutate: FILE:FUNCTION (kernel/pid.c:alloc_pid), FILE:FUNCTION@STATEMENT (the statement of the function that opens with that code: kernel/pid.c:alloc_pid@if (set_tid_size)) or FILE:FIRST-LAST (kernel/pid.c:190-206); repeatable")
+	fs.Var(listFlag{&patches, false}, "patch", "mutate the lines this patch adds; it is applied after the --kernel spec's own patches (repeatable, in order; line numbers are those of the tree with the series applied)")
+	srcDir := fs.String("src", "", "source tree to read the targets from for --list (default: the --kernel spec's tree)")
+	explain := fs.String("explain", "", "JSON `FILE` of explanations of survivors that are equivalent in behaviour (kernels/mutate/set_tid-explained.json; see docs/mutate.md); they still count as survivors")
+	var shard catalog.Shard
+	fs.Func("shard", "mutate only slice `K/N` of the mutants (the i-th to shard i mod N + 1); join the slices' reports with vmtest merge", func(s string) (err error) {
+		shard, err = catalog.ParseShard(s)
+		return err
+	})
 	fs.Var(listFlag{&ops, true}, "operator", "only this mutation operator (repeatable): "+strings.Join(mutate.OperatorNames(), ", "))
 	list := fs.Bool("list", false, "list the mutants and the count per operator; build and boot nothing")
 	full := fs.Bool("full", false, "run every case on every mutant (default: stop at the first failing case)")
 	minScore := fs.String("min-score", "", "exit 1 when the score (killed / killed+survived, 0..1) is below `X`")
+	reexplain := fs.String("reexplain", "", "judge the survivors of an earlier report again: read `DIR`/mutate.json, attach --explain's explanations afresh and rewrite mutate.json and mutate.md (builds and boots nothing)")
 	out := fs.String("out", "", "directory for mutate.json, mutate.md, the scratch tree and the runs (default results/mutate-<time>)")
 	jobs := 0
 	fs.Var(countFlag{&jobs, 1}, "j", "`N` parallel make jobs (default: number of CPUs)")
@@ -57,11 +71,26 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		min = v
 	}
-	if len(targets) == 0 && len(patches) == 0 {
-		return usageErr("nothing to mutate: give --target FILE:FUNCTION, --target FILE:FIRST-LAST or --patch FILE")
+	if *reexplain != "" {
+		return reexplainReport(*reexplain, *explain, min, stdout, stderr)
 	}
-	if *buildTree == "" && !(*list && *srcDir != "") {
-		return usageErr("--build-tree DIR is required (a vmtest build tree, ~/.cache/vmtest/build/tree-KEY; --list can read --src instead)")
+	if len(targets) == 0 && len(patches) == 0 {
+		return usageErr("nothing to mutate: give --target FILE:FUNCTION, --target FILE:FUNCTION@STATEMENT, --target FILE:FIRST-LAST or --patch FILE")
+	}
+	if err := run.CheckCache(o.CacheDir); err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
+	}
+	ref, err := run.ParseKernel("kernel", *kernel, false)
+	if err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
+	}
+	if ref.Kind != run.KernelBuild {
+		return reportErr(stderr, "vmtest mutate", inputerr.Errorf("kernel", *kernel, "is not a build spec: mutate rebuilds the kernel for every mutant, so it needs its source (give build[:patch=FILE,config=FRAG,tree=DIR])"))
+	}
+	spec := ref.Spec
+	spec.Patches = append(slices.Clone(spec.Patches), patches...)
+	if err := kbuild.CheckInputs(spec); err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
 	}
 	var ts []mutate.Target
 	for _, s := range targets {
@@ -86,9 +115,56 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		ts = append(ts, pt...)
 	}
+	var explanations []mutate.Explanation
+	if *explain != "" {
+		if explanations, err = mutate.ReadExplanations(*explain); err != nil {
+			return usageErr("--explain: %v", err)
+		}
+	}
+	if *srcDir != "" && !*list {
+		return usageErr("--src is for --list only: the mutants are built in a copy of the --kernel spec's tree and must be read from there")
+	}
+	if !*list {
+		o.Cases = cases
+		if err := o.Check(); err != nil {
+			return reportErr(stderr, "vmtest mutate", err)
+		}
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = run.DefaultCacheDir()
+	}
+	if jobs == 0 {
+		jobs = runtime.NumCPU()
+	}
+	progress := func(s string) { fmt.Fprintln(stderr, "mutate: "+s) }
+	if spec.Tree == "" {
+		if spec.Tree, err = fetch.DebianSource(ctx, o.CacheDir, progress); err != nil {
+			return obtainErr(ctx, stderr, "vmtest mutate", fmt.Errorf("obtain the default source tree: %w", err))
+		}
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", "mutate-"+time.Now().UTC().Format("20060102-150405"))
+	}
+	// Absolute: the kernels' manifests name their files by it, and QEMU
+	// runs in each result directory.
+	if dir, err = filepath.Abs(dir); err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
+	}
+	// The targets are read from the tree the mutants are built in: the
+	// spec's tree with every patch applied. --list reads the spec's tree
+	// itself when nothing is patched, so that it builds nothing.
+	var tree *kbuild.ScratchTree
 	src := *srcDir
+	if src == "" && *list && len(spec.Patches) == 0 {
+		src = spec.Tree
+	}
 	if src == "" {
-		src = filepath.Join(*buildTree, "src")
+		progress(fmt.Sprintf("preparing the scratch tree %s (built from the cache's objects: an incremental build)", filepath.Join(dir, "tree")))
+		if tree, err = kbuild.Scratch(ctx, spec, kbuild.Options{CacheDir: o.CacheDir, Jobs: jobs, Progress: progress}, filepath.Join(dir, "tree")); err != nil {
+			return obtainErr(ctx, stderr, "vmtest mutate", err)
+		}
+		src = tree.Src
 	}
 	var mutants []mutate.Mutant
 	var names []string
@@ -104,46 +180,40 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		mutants = append(mutants, ms...)
 		names = append(names, t.String())
 	}
+	generated := len(mutants)
+	mutants = mutate.Shard(mutants, shard)
 	if *list {
 		listMutants(stdout, mutants)
 		return exitOK
 	}
 	if len(mutants) == 0 {
-		return usageErr("the targets yield no mutants (is the code inside a function?)")
+		return usageErr("the targets yield no mutants (is the code inside a function? is --shard finer than the mutants?)")
 	}
-	o.Cases = cases
 	o.Progress = io.Discard
-	if err := o.Check(); err != nil {
-		return reportErr(stderr, "vmtest mutate", err)
-	}
-	dir := *out
-	if dir == "" {
-		dir = filepath.Join("results", "mutate-"+time.Now().UTC().Format("20060102-150405"))
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return reportErr(stderr, "vmtest mutate", err)
-	}
 	logf, err := os.Create(filepath.Join(dir, "build.log"))
 	if err != nil {
 		return reportErr(stderr, "vmtest mutate", err)
 	}
 	defer logf.Close()
-	if jobs == 0 {
-		jobs = runtime.NumCPU()
-	}
-	fmt.Fprintf(stderr, "mutate: %d mutants; copying %s (a new copy recompiles everything once, a reused one only what changed; log: %s)\n", len(mutants), *buildTree, logf.Name())
-	tree, err := mutate.Scratch(ctx, *buildTree, filepath.Join(dir, "tree"), jobs, logf)
-	if err != nil {
-		return reportErr(stderr, "vmtest mutate", err)
-	}
+	progress(fmt.Sprintf("%d mutants of %s (log: %s)", len(mutants), strings.Join(names, ", "), logf.Name()))
 	results, err := mutate.Run(ctx, mutants, mutate.Options{
-		Builder: tree, Runner: &mutate.VM{Options: o, Full: *full}, Out: dir, Progress: stderr,
+		Builder: &mutate.Tree{Src: tree.Src, Obj: tree.Obj, Jobs: jobs, Log: logf},
+		Runner:  &mutate.VM{Options: o, Full: *full}, Out: dir, Progress: stderr,
 	})
-	rep := mutate.NewReport(names, *buildTree, results)
-	if werr := rep.Write(dir); werr != nil {
+	unused := mutate.Explain(results, explanations)
+	rep := mutate.NewReport(names, tree.Src, results)
+	rep.Kernel, rep.Generated, rep.UnusedExplanations = *kernel, generated, unused
+	if !shard.Whole() {
+		rep.Shard = &shard
+	}
+	rep.Tally()
+	if werr := errors.Join(rep.Write(dir), htmlreport.WriteMutation(dir, rep)); werr != nil {
 		return reportErr(stderr, "vmtest mutate", werr)
 	}
 	fmt.Fprintf(stderr, "mutate: %s/mutate.md\n", dir)
+	for _, e := range unused {
+		fmt.Fprintf(stderr, "vmtest mutate: warning: explanation %s (%s in %s) matched no mutant: the code changed, judge it again\n", e.ID, e.Operator, e.Function)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "vmtest mutate: interrupted; the report holds the mutants decided so far")
@@ -151,13 +221,53 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return reportErr(stderr, "vmtest mutate", err)
 	}
+	return scoreLine(rep, min, stdout, stderr)
+}
+
+// scoreLine prints the score and exits 1 when it misses min (-1: none).
+func scoreLine(rep *mutate.Report, min float64, stdout, stderr io.Writer) int {
 	c := rep.Counts
-	fmt.Fprintf(stdout, "score %.3f: %d killed, %d survived, %d stillborn, %d equivalent, %d duplicate, %d error\n", rep.Score, c.Killed, c.Survived, c.Stillborn, c.Equivalent, c.Duplicate, c.Error)
+	fmt.Fprintf(stdout, "score %.3f: %d killed, %d survived (%d explained), %d stillborn, %d equivalent, %d duplicate, %d error\n", rep.Score, c.Killed, c.Survived, c.Explained, c.Stillborn, c.Equivalent, c.Duplicate, c.Error)
+	for _, m := range rep.Mutants {
+		if m.Outcome == mutate.Survived {
+			state := "unexplained"
+			if m.Explanation != "" {
+				state = "explained"
+			}
+			fmt.Fprintf(stdout, "survivor %s (%s): %s\n", m.ID, state, m.Rule)
+		}
+	}
 	if min >= 0 && rep.Below(min) {
 		fmt.Fprintf(stderr, "vmtest mutate: score %.3f is below --min-score %g\n", rep.Score, min)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// reexplainReport is --reexplain: an earlier report with the explanations
+// of file ("" for none) attached afresh.
+func reexplainReport(dir, file string, min float64, stdout, stderr io.Writer) int {
+	rep, err := mutate.ReadReport(filepath.Join(dir, "mutate.json"))
+	if err != nil {
+		fmt.Fprintf(stderr, "vmtest mutate: --reexplain: %v (give the --out directory of an earlier vmtest mutate)\n", err)
+		return exitUsage
+	}
+	var es []mutate.Explanation
+	if file != "" {
+		if es, err = mutate.ReadExplanations(file); err != nil {
+			fmt.Fprintf(stderr, "vmtest mutate: --explain: %v\n", err)
+			return exitUsage
+		}
+	}
+	rep.Reexplain(es)
+	if err := errors.Join(rep.Write(dir), htmlreport.WriteMutation(dir, rep)); err != nil {
+		return reportErr(stderr, "vmtest mutate", err)
+	}
+	for _, e := range rep.UnusedExplanations {
+		fmt.Fprintf(stderr, "vmtest mutate: warning: explanation %s (%s in %s) matched no mutant: the code changed, judge it again\n", e.ID, e.Operator, e.Function)
+	}
+	fmt.Fprintf(stderr, "mutate: %s/mutate.md\n", dir)
+	return scoreLine(rep, min, stdout, stderr)
 }
 
 // listMutants prints one line per mutant and the count per operator.

@@ -1,9 +1,12 @@
-// Package htmlreport renders a run or a comparison as one self-contained
-// HTML page (report.html): a summary, a filterable table of the cases with
-// their rule, expected and observed answers, the crash excerpt, timings
-// and the QEMU command line, and for a comparison both kernels' verdicts
-// side by side. Styles and the filter script are inline and nothing is
-// fetched, so the file can be archived by CI and opened anywhere.
+// Package htmlreport renders a run, a comparison or a mutation run as one
+// self-contained HTML page (report.html): a summary, a filterable table of
+// the cases with their rule, expected and observed answers, the crash
+// excerpt, timings and the QEMU command line, and for a comparison both
+// kernels' verdicts side by side; for a mutation run the score, the
+// counts per outcome and operator, each survivor's diff and a filterable
+// table of the mutants. Styles and the filter script are inline and
+// nothing is fetched, so the file can be archived by CI and opened
+// anywhere.
 //
 // The filter state lives in the URL fragment (#outcome=fail&q=userns),
 // so a link can point at the failures, and a test can load the page with
@@ -24,7 +27,7 @@ import (
 	"github.com/vmtest/vmtest/internal/result"
 )
 
-//go:embed page.html.tmpl
+//go:embed *.html.tmpl
 var files embed.FS
 
 var page = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
@@ -34,7 +37,8 @@ var page = template.Must(template.New("page.html.tmpl").Funcs(template.FuncMap{
 	"breakable": func(id string) template.HTML {
 		return template.HTML(strings.ReplaceAll(template.HTMLEscapeString(id), "/", "/<wbr>"))
 	},
-}).ParseFS(files, "page.html.tmpl"))
+	"diff": diffHTML,
+}).ParseFS(files, "*.html.tmpl"))
 
 // RunPage is what a run's page shows.
 type RunPage struct {
@@ -175,7 +179,7 @@ func Comparison(w io.Writer, p ComparePage) error {
 }
 
 func render(w io.Writer, v view) error {
-	if err := page.Execute(w, v); err != nil {
+	if err := page.ExecuteTemplate(w, "page.html.tmpl", v); err != nil {
 		return fmt.Errorf("render report.html: %w", err)
 	}
 	return nil

@@ -2,7 +2,9 @@
 // one VM per CI job) into the one result a whole run would have given: the
 // same cases in matrix order, one summary, every report format. It refuses
 // results that cannot be one run: of different kernels, overlapping in
-// their cases, of different shard counts, or missing a shard.
+// their cases, of different shard counts, or missing a shard. The shards
+// of a mutation run (vmtest mutate --shard K/N) are joined the same way
+// (MutationDirs, with mutate.Merge).
 package merge
 
 import (

@@ -36,12 +36,17 @@ type Result struct {
 	DuplicateOf string `json:"duplicate_of,omitempty"`
 	// Killers are the cases that failed (at least the first one).
 	Killers []string `json:"killers,omitempty"`
+	// Explanation, for a survivor, is why it is equivalent in behaviour
+	// (from --explain; see Explain). It does not change the outcome.
+	Explanation string `json:"explanation,omitempty"`
 	// RunStatus is host/run's status of the VM (completed, crashed ...).
 	RunStatus   string  `json:"run_status,omitempty"`
 	ResultDir   string  `json:"result_dir,omitempty"`
 	ObjectSHA   string  `json:"object_digest,omitempty"`
 	BuildSecond float64 `json:"build_seconds,omitempty"`
 	RunSeconds  float64 `json:"run_seconds,omitempty"`
+	// CasesRun counts the cases the mutant's VM ran.
+	CasesRun int `json:"cases_run,omitempty"`
 }
 
 // CompileError is a mutant that does not build: First is the compiler's
@@ -71,9 +76,10 @@ type Builder interface {
 	// Object builds the object of a source file and returns its path; a
 	// compile failure is a *CompileError.
 	Object(ctx context.Context, srcRel string) (string, error)
-	// Kernel builds the kernel incrementally and copies its image to
-	// dest; a failure to link the mutant is a *CompileError.
-	Kernel(ctx context.Context, dest string) error
+	// Kernel builds the kernel incrementally and copies what boots it
+	// into the new directory dir, returning the path to boot; a failure
+	// to link the mutant is a *CompileError.
+	Kernel(ctx context.Context, dir string) (string, error)
 }
 
 // Runner boots a kernel and runs the matrix on it.
@@ -92,6 +98,9 @@ type RunOutcome struct {
 	Infra  bool
 	Detail string
 	Dir    string
+	// Ran counts the cases the VM ran (not those a stop or a crash left
+	// out).
+	Ran int
 }
 
 // Options configure Run.
@@ -106,7 +115,8 @@ type Options struct {
 
 type job struct {
 	idx    int
-	kernel string
+	kernel string // the image to boot, inside dir
+	dir    string // the mutant's kernel directory, removed after its run
 }
 
 // Run decides every mutant's outcome. Each mutant is written into the
@@ -160,14 +170,15 @@ func Run(ctx context.Context, mutants []Mutant, o Options) ([]Result, error) {
 		var firstErr error
 		for j := range jobs {
 			if firstErr != nil || ctx.Err() != nil {
-				os.Remove(j.kernel)
+				os.RemoveAll(j.dir)
 				continue
 			}
 			r := &results[j.idx]
 			start := time.Now()
 			dir := filepath.Join(o.Out, "runs", safeName(r.ID))
+			os.RemoveAll(dir) // an earlier invocation's run of the same mutant
 			out, err := o.Runner.Run(ctx, j.kernel, dir)
-			os.Remove(j.kernel)
+			os.RemoveAll(j.dir)
 			r.RunSeconds = time.Since(start).Seconds()
 			if err != nil {
 				if ctx.Err() != nil {
@@ -192,7 +203,8 @@ func Run(ctx context.Context, mutants []Mutant, o Options) ([]Result, error) {
 				return err
 			}
 			start := time.Now()
-			err := buildOne(ctx, b, r, originals[r.File], origDigest[r.File], seenObj, filepath.Join(o.Out, "kernels", safeName(r.ID)+".bzImage"))
+			kdir := filepath.Join(o.Out, "kernels", safeName(r.ID))
+			kernel, err := buildOne(ctx, b, r, originals[r.File], origDigest[r.File], seenObj, kdir)
 			if rerr := restore(r.File); rerr != nil {
 				return rerr
 			}
@@ -208,7 +220,7 @@ func Run(ctx context.Context, mutants []Mutant, o Options) ([]Result, error) {
 				continue
 			}
 			select {
-			case jobs <- job{i, filepath.Join(o.Out, "kernels", safeName(r.ID)+".bzImage")}:
+			case jobs <- job{i, kernel, kdir}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -237,48 +249,50 @@ func Run(ctx context.Context, mutants []Mutant, o Options) ([]Result, error) {
 }
 
 // buildOne writes the mutant, builds its object and, unless it is
-// stillborn, equivalent or a duplicate (r.Outcome set), the kernel. An
-// error is returned only when the build machinery itself failed.
-func buildOne(ctx context.Context, b Builder, r *Result, src []byte, orig string, seenObj map[string]string, kernel string) error {
+// stillborn, equivalent or a duplicate (r.Outcome set), the kernel in
+// kdir, whose path to boot it returns. An error is returned only when the
+// build machinery itself failed.
+func buildOne(ctx context.Context, b Builder, r *Result, src []byte, orig string, seenObj map[string]string, kdir string) (string, error) {
 	if err := b.WriteFile(r.File, r.Apply(src)); err != nil {
-		return fmt.Errorf("write mutant %s: %w", r.ID, err)
+		return "", fmt.Errorf("write mutant %s: %w", r.ID, err)
 	}
 	obj, err := b.Object(ctx, r.File)
 	var ce *CompileError
 	if errors.As(err, &ce) {
 		r.Outcome, r.Detail = Stillborn, ce.First
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return fmt.Errorf("build mutant %s: %w", r.ID, err)
+		return "", fmt.Errorf("build mutant %s: %w", r.ID, err)
 	}
 	if r.ObjectSHA, err = CodeDigest(obj); err != nil {
-		return err
+		return "", err
 	}
 	if r.ObjectSHA == orig {
 		r.Outcome, r.Detail = Equivalent, "object code identical to the original's"
-		return nil
+		return "", nil
 	}
 	if first, ok := seenObj[r.ObjectSHA]; ok {
 		r.Outcome, r.DuplicateOf = Duplicate, first
-		return nil
+		return "", nil
 	}
 	seenObj[r.ObjectSHA] = r.ID
-	if err := b.Kernel(ctx, kernel); err != nil {
+	kernel, err := b.Kernel(ctx, kdir)
+	if err != nil {
 		if errors.As(err, &ce) {
 			r.Outcome, r.Detail = Stillborn, "kernel does not link: "+ce.First
-			return nil
+			return "", nil
 		}
-		return fmt.Errorf("build kernel for mutant %s: %w", r.ID, err)
+		return "", fmt.Errorf("build kernel for mutant %s: %w", r.ID, err)
 	}
-	return nil
+	return kernel, nil
 }
 
 // classify turns a run into Killed, Survived or Error: a crashed or hung
 // kernel is killed (the tests noticed), a run that could not start is
 // an error.
 func classify(r *Result, out *RunOutcome) {
-	r.RunStatus, r.ResultDir = out.Status, out.Dir
+	r.RunStatus, r.ResultDir, r.CasesRun = out.Status, out.Dir, out.Ran
 	switch {
 	case out.Infra:
 		r.Outcome, r.Detail = Error, out.Detail

@@ -36,15 +36,19 @@ func (g *gccTree) Object(ctx context.Context, rel string) (string, error) {
 	return obj, nil
 }
 
-func (g *gccTree) Kernel(ctx context.Context, dest string) error {
+func (g *gccTree) Kernel(ctx context.Context, dir string) (string, error) {
 	g.mu.Lock()
 	g.builds++
 	g.mu.Unlock()
 	data, err := os.ReadFile(filepath.Join(g.dir, "f.c"))
 	if err != nil {
-		return err
+		return "", err
 	}
-	return os.WriteFile(dest, data, 0o644)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	dest := filepath.Join(dir, "kernel.c")
+	return dest, os.WriteFile(dest, data, 0o644)
 }
 
 // gccRunner "boots" a kernel by compiling it with a harness whose
@@ -172,6 +176,54 @@ func TestRunDriver(t *testing.T) {
 		if !strings.Contains(md, s) {
 			t.Errorf("mutate.md lacks %q:\n%s", s, md)
 		}
+	}
+	// An explanation of one survivor (matched by code, not by ID: the ID
+	// written down is stale) marks it explained and leaves the score; one
+	// whose code is gone is reported unused.
+	var boundary Mutant
+	for _, r := range res {
+		if r.Operator == OpRelational {
+			boundary = r.Mutant
+		}
+	}
+	good := Explanation{ID: "relational-boundary@f.c:99:1", File: "f.c", Function: "f", Operator: OpRelational, Code: "if (x < 10)", Original: "<", Replacement: "<=", Why: "x is never 10"}
+	stale := good
+	stale.Code = "if (x < 11)"
+	if boundary.Code() != good.Code {
+		t.Fatalf("boundary mutant's code %q, want %q", boundary.Code(), good.Code)
+	}
+	unused := Explain(res, []Explanation{good, stale})
+	rep.UnusedExplanations = unused
+	rep.Tally()
+	if len(unused) != 1 || unused[0].Code != stale.Code {
+		t.Errorf("unused explanations %+v, want the stale one", unused)
+	}
+	if rep.Counts.Survived != 2 || rep.Counts.Explained != 1 || rep.Score != 0.75 {
+		t.Errorf("after explaining: counts %+v score %v, want 2 survived, 1 explained, 0.75", rep.Counts, rep.Score)
+	}
+	md = rep.Markdown()
+	expl, unexpl := strings.Index(md, "## "+explainedTitle), strings.Index(md, "## Survivors, unexplained")
+	if expl < 0 || unexpl < 0 || !strings.Contains(md[expl:], "**Explanation**: x is never 10") ||
+		!strings.Contains(md[unexpl:expl], "### constant-off-by-one@f.c:7:10#2") || strings.Contains(md[unexpl:expl], "x is never 10") ||
+		!strings.Contains(md, "1 of them with an explanation") || !strings.Contains(md, "matched no mutant") {
+		t.Errorf("mutate.md does not list the explained survivor apart from the unexplained one:\n%s", md)
+	}
+	// Judged again from mutate.json, without the stale entry: the same
+	// survivor explained, nothing unused.
+	if err := rep.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ReadReport(filepath.Join(dir, "mutate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Reexplain([]Explanation{good})
+	if again.Counts != rep.Counts || len(again.UnusedExplanations) != 0 {
+		t.Errorf("re-explained: counts %+v, unused %v; want %+v and none", again.Counts, again.UnusedExplanations, rep.Counts)
+	}
+	again.Reexplain(nil)
+	if again.Counts.Explained != 0 {
+		t.Errorf("re-explained with nothing: %d explained", again.Counts.Explained)
 	}
 	// A duplicate carries the outcome of the mutant it folds into.
 	dup := map[string]string{}

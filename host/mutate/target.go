@@ -24,11 +24,19 @@ type Target struct {
 	First, Last int
 	// Lines are explicit line numbers (sorted), as from AddedLines.
 	Lines []int
+	// Stmt, with Func, narrows the target to one statement of the
+	// function: the first whose code tokens begin with Stmt's (white
+	// space and comments ignored), through its matching '}' when it
+	// opens a block, else its ';'. It names code by what it says, not by
+	// line numbers, which move with every update of the source.
+	Stmt string
 }
 
 // String gives the target as it would be written on the command line.
 func (t Target) String() string {
 	switch {
+	case t.Func != "" && t.Stmt != "":
+		return t.File + ":" + t.Func + "@" + t.Stmt
 	case t.Func != "":
 		return t.File + ":" + t.Func
 	case t.Lines != nil:
@@ -43,11 +51,27 @@ var (
 	lineRange = regexp.MustCompile(`^([0-9]+)-([0-9]+)$`)
 )
 
-// ParseTarget reads FILE:FUNCTION or FILE:FIRST-LAST.
+// ParseTarget reads FILE:FUNCTION, FILE:FUNCTION@STATEMENT or
+// FILE:FIRST-LAST.
 func ParseTarget(s string) (Target, error) {
+	if head, stmt, ok := strings.Cut(s, "@"); ok {
+		t, err := ParseTarget(head)
+		if err != nil {
+			return Target{}, err
+		}
+		if t.Func == "" || strings.TrimSpace(stmt) == "" {
+			return Target{}, fmt.Errorf("target %q: want FILE:FUNCTION@STATEMENT, the statement's opening code after the @ (kernel/pid.c:alloc_pid@if (set_tid_size))", s)
+		}
+		toks, err := ctoken.Tokenize([]byte(stmt))
+		if err != nil || len(ctoken.Code(toks)) == 0 {
+			return Target{}, fmt.Errorf("target %q: the statement %q is no C code: %v", s, stmt, err)
+		}
+		t.Stmt = stmt
+		return t, nil
+	}
 	i := strings.LastIndexByte(s, ':')
 	if i <= 0 || i == len(s)-1 {
-		return Target{}, fmt.Errorf("target %q: want FILE:FUNCTION (kernel/pid.c:alloc_pid) or FILE:FIRST-LAST (kernel/pid.c:180-210)", s)
+		return Target{}, fmt.Errorf("target %q: want FILE:FUNCTION (kernel/pid.c:alloc_pid), FILE:FUNCTION@STATEMENT (kernel/pid.c:alloc_pid@if (set_tid_size)) or FILE:FIRST-LAST (kernel/pid.c:180-210)", s)
 	}
 	t := Target{File: s[:i]}
 	spec := s[i+1:]
@@ -96,6 +120,9 @@ func (t Target) resolve(toks []ctoken.Token, m []int) (lineSet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.File, err)
 		}
+		if t.Stmt != "" {
+			return t.statement(toks, m, f)
+		}
 		return lineSet{{f.Line, f.EndLine}}, nil
 	case t.Lines != nil:
 		var s lineSet
@@ -105,6 +132,45 @@ func (t Target) resolve(toks []ctoken.Token, m []int) (lineSet, error) {
 		return s, nil
 	}
 	return lineSet{{t.First, t.Last}}, nil
+}
+
+// statement finds t.Stmt in the body of f and returns the lines of the
+// statement it opens.
+func (t Target) statement(toks []ctoken.Token, m []int, f ctoken.Func) (lineSet, error) {
+	all, _ := ctoken.Tokenize([]byte(t.Stmt)) // checked by ParseTarget
+	want := ctoken.Code(all)
+	for i := f.LBrace + 1; i+len(want) <= f.RBrace; i++ {
+		if !sameCode(toks[i:i+len(want)], want) {
+			continue
+		}
+		// The statement's end: the block its first '{' opens (outside
+		// brackets its own tokens close), or the first ';' at its level.
+		depth := 0
+		for j := i; j < f.RBrace; j++ {
+			switch {
+			case toks[j].Is("(") || toks[j].Is("["):
+				depth++
+			case toks[j].Is(")") || toks[j].Is("]"):
+				depth--
+			case depth == 0 && toks[j].Is("{"):
+				return lineSet{{toks[i].Line, toks[m[j]].Line}}, nil
+			case depth == 0 && toks[j].Is(";"):
+				return lineSet{{toks[i].Line, toks[j].Line}}, nil
+			}
+		}
+		break
+	}
+	return nil, fmt.Errorf("%s: no statement of %s opens with %q (white space aside)", t.File, t.Func, t.Stmt)
+}
+
+// sameCode compares code tokens by text.
+func sameCode(a, b []ctoken.Token) bool {
+	for i := range b {
+		if a[i].Text != b[i].Text {
+			return false
+		}
+	}
+	return true
 }
 
 var hunkHeader = regexp.MustCompile(`^@@ -([0-9]+)(?:,([0-9]+))? \+([0-9]+)(?:,([0-9]+))? @@`)

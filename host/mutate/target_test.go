@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vmtest/vmtest/host/mutate/ctoken"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -20,6 +22,10 @@ func TestParseTarget(t *testing.T) {
 		{in: "kernel/pid.c:", wantErr: "want FILE:FUNCTION"},
 		{in: "kernel/pid.c:20-10", wantErr: "line range 20-10 is empty"},
 		{in: "kernel/pid.c:0-3", wantErr: "starts before line 1"},
+		{in: "kernel/pid.c:alloc_pid@if (set_tid_size)", want: Target{File: "kernel/pid.c", Func: "alloc_pid", Stmt: "if (set_tid_size)"}},
+		{in: "kernel/pid.c:alloc_pid@ ", wantErr: "want FILE:FUNCTION@STATEMENT"},
+		{in: "kernel/pid.c:1-9@if (x)", wantErr: "want FILE:FUNCTION@STATEMENT"},
+		{in: "kernel/pid.c:alloc_pid@/* only */", wantErr: "is no C code"},
 		{in: "kernel/pid.c:alloc-pid", wantErr: `"alloc-pid" is neither a function name nor a FIRST-LAST line range`},
 	}
 	for _, tt := range tests {
@@ -155,5 +161,61 @@ func TestPatchTargetMutants(t *testing.T) {
 	want := "5:relational-boundary 5:constant-off-by-one 5:constant-off-by-one"
 	if strings.Join(got, " ") != want {
 		t.Errorf("mutants %q, want %q", got, want)
+	}
+}
+
+// TestStatementTarget: FILE:FUNCTION@STATEMENT covers the statement that
+// opens with that code, white space aside: a block through its '}', a
+// simple statement through its ';', a multi-line call through the ';'
+// after its arguments; code found nowhere is an error.
+func TestStatementTarget(t *testing.T) {
+	src := readTestdata(t, "alloc_pid.c")
+	tests := []struct {
+		stmt        string
+		first, last int
+		wantErr     string
+	}{
+		{stmt: "if (set_tid_size) {", first: 33, last: 49},
+		{stmt: "if(set_tid_size)", first: 33, last: 49},
+		{stmt: "retval = -EINVAL;", first: 36, last: 36},
+		{stmt: "if (tid < 1 || tid >= pid_max)", first: 37, last: 38},
+		{stmt: "if (set_tid_size > 1)", wantErr: "no statement of alloc_pid opens with"},
+	}
+	for _, tt := range tests {
+		tgt, err := ParseTarget("alloc_pid.c:alloc_pid@" + tt.stmt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := ctoken.Tokenize(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks := ctoken.Code(all)
+		m, err := ctoken.Match(toks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tgt.resolve(toks, m)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: error %v, want %q", tt.stmt, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, lineSet{{tt.first, tt.last}}) {
+			t.Errorf("%q: lines %v, %v; want %d-%d", tt.stmt, got, err, tt.first, tt.last)
+		}
+	}
+	// The statement target yields exactly the line range's mutants.
+	byStmt, err := Generate(Target{File: "alloc_pid.c", Func: "alloc_pid", Stmt: "if (set_tid_size) {"}, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byLines, err := Generate(Target{File: "alloc_pid.c", First: 33, Last: 49}, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byStmt) == 0 || !reflect.DeepEqual(byStmt, byLines) {
+		t.Errorf("statement target: %d mutants, line range: %d; want the same, more than none", len(byStmt), len(byLines))
 	}
 }

@@ -2,8 +2,8 @@ package mutate
 
 import (
 	"bufio"
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +12,15 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/vmtest/vmtest/internal/digest"
 	"github.com/vmtest/vmtest/internal/proc"
 )
 
 // Tree is a kernel source tree and its O= object directory, built with
 // make the way host/kbuild builds (same environment, so the same
-// objects). It implements Builder.
+// objects). It implements Builder. kbuild.Scratch makes one: a private
+// copy of a built spec whose objects are current, so that every build in
+// it is incremental (one object, then the link).
 type Tree struct {
 	Src, Obj string
 	Jobs     int
@@ -25,54 +28,11 @@ type Tree struct {
 	Log io.Writer
 }
 
-// Scratch copies a vmtest build tree (~/.cache/vmtest/build/tree-KEY,
-// with src/ and obj/) into dir: the sources as hard links, the objects as
-// real copies, so that mutating and building there cannot touch the
-// cache. The first build in the copy recompiles everything once, since
-// kbuild's command lines name the source directory by its absolute path;
-// every mutant after that is an incremental build.
-func Scratch(ctx context.Context, from, dir string, jobs int, log io.Writer) (*Tree, error) {
-	src, obj := filepath.Join(from, "src"), filepath.Join(from, "obj")
-	for _, p := range []string{filepath.Join(src, ".vmtest-ready"), filepath.Join(obj, ".config")} {
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("%s is not a finished vmtest build tree (no %s): build the kernel once with vmtest run --kernel build:... first", from, filepath.Base(p))
-		}
-	}
-	t := &Tree{Src: filepath.Join(dir, "src"), Obj: filepath.Join(dir, "obj"), Jobs: jobs, Log: log}
-	if _, err := os.Stat(filepath.Join(dir, ".vmtest-scratch-ready")); err == nil {
-		return t, nil
-	}
-	os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := t.run(ctx, "", "cp", "-al", src, t.Src); err != nil {
-		if err := t.run(ctx, "", "cp", "-a", src, t.Src); err != nil {
-			return nil, fmt.Errorf("copy %s: %w", src, err)
-		}
-	}
-	if err := t.run(ctx, "", "cp", "-a", obj, t.Obj); err != nil {
-		return nil, fmt.Errorf("copy %s: %w", obj, err)
-	}
-	return t, os.WriteFile(filepath.Join(dir, ".vmtest-scratch-ready"), nil, 0o644)
-}
-
 func (t *Tree) log() io.Writer {
 	if t.Log == nil {
 		return io.Discard
 	}
 	return t.Log
-}
-
-func (t *Tree) run(ctx context.Context, dir, name string, args ...string) error {
-	cmd := proc.Command(ctx, name, args...)
-	cmd.Dir = dir
-	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = t.log(), io.MultiWriter(t.log(), &errb)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, firstErrorLine(errb.String()))
-	}
-	return nil
 }
 
 // ReadFile reads a source file.
@@ -102,29 +62,80 @@ func (t *Tree) Object(ctx context.Context, srcRel string) (string, error) {
 	return filepath.Join(t.Obj, target), nil
 }
 
-// Kernel runs `make O=obj -jN bzImage` and copies the image to dest.
-func (t *Tree) Kernel(ctx context.Context, dest string) error {
+// Kernel runs `make O=obj -jN bzImage` and copies the bzImage and the
+// vmlinux it was made from into dir (returning the bzImage's path), with a manifest.json naming both as
+// host/kbuild's cache entries do: host/vmlinux then boots the ELF
+// through PVH as it is, instead of decompressing the bzImage and
+// caching one more uncompressed kernel per mutant. (host/run takes only
+// a bzImage, so the bzImage is still made; for the minimal config the
+// compression is a few seconds of the build.)
+func (t *Tree) Kernel(ctx context.Context, dir string) (string, error) {
 	if err := t.make(ctx, "bzImage"); err != nil {
+		return "", err
+	}
+	dir, err := filepath.Abs(dir) // the manifest's paths are read from anywhere
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	img, elf := filepath.Join(dir, "bzImage"), filepath.Join(dir, "vmlinux")
+	for _, c := range [][2]string{{filepath.Join(t.Obj, "arch", "x86", "boot", "bzImage"), img}, {filepath.Join(t.Obj, "vmlinux"), elf}} {
+		if err := copyFile(c[0], c[1]); err != nil {
+			return "", fmt.Errorf("collect the kernel: %w", err)
+		}
+	}
+	sum, err := digest.File(img)
+	if err != nil {
+		return "", err
+	}
+	m, _ := json.Marshal(map[string]string{"bzimage": img, "bzimage_sha256": sum, "vmlinux": elf})
+	return img, os.WriteFile(filepath.Join(dir, "manifest.json"), m, 0o644)
+}
+
+// copyFile copies a file whole.
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
 		return err
 	}
-	data, err := os.ReadFile(filepath.Join(t.Obj, "arch", "x86", "boot", "bzImage"))
+	defer in.Close()
+	out, err := os.Create(to)
 	if err != nil {
-		return fmt.Errorf("collect bzImage: %w", err)
+		return err
 	}
-	return os.WriteFile(dest, data, 0o644)
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // make runs one make target. A failure after make started is taken for
-// the mutant's (a *CompileError), unless the context ended it.
+// the mutant's (a *CompileError), unless the context ended it. Make's
+// output goes to a file, not a pipe: with a pipe, exec.Cmd copies it in
+// a goroutine and, on a loaded machine, a copy still running a second
+// after make exited (proc.Command's WaitDelay) failed a good build.
 func (t *Tree) make(ctx context.Context, target string) error {
+	out, err := os.CreateTemp("", "vmtest-mutate-make-*.log")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
 	cmd := proc.Command(ctx, "make", "O="+t.Obj, fmt.Sprintf("-j%d", max(t.Jobs, 1)), target)
 	cmd.Dir = t.Src
 	// As host/kbuild: a fixed user and host keep the version string, and
 	// so the image, free of this machine.
 	cmd.Env = append(os.Environ(), "KBUILD_BUILD_USER=vmtest", "KBUILD_BUILD_HOST=vmtest")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(t.log(), &out), io.MultiWriter(t.log(), &out)
-	err := cmd.Run()
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	text, rerr := os.ReadFile(out.Name())
+	if rerr != nil {
+		return fmt.Errorf("read make's output: %w", rerr)
+	}
+	t.log().Write(text)
 	if err == nil {
 		return nil
 	}
@@ -133,7 +144,7 @@ func (t *Tree) make(ctx context.Context, target string) error {
 	}
 	var ee interface{ ExitCode() int }
 	if errors.As(err, &ee) {
-		return &CompileError{Target: target, First: firstErrorLine(out.String()), Err: err}
+		return &CompileError{Target: target, First: firstErrorLine(string(text)), Err: err}
 	}
 	return fmt.Errorf("make %s: %w", target, err)
 }

@@ -4,29 +4,27 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestTreeObjects builds kernel/pid.o in a scratch copy of a real vmtest
-// build tree: the original twice (the digest must be reproducible, or
-// every mutant would look non-equivalent), a boundary mutant (must
-// differ), and a mutant that cannot compile (a *CompileError). It needs
-// VMTEST_MUTATE_TREE=~/.cache/vmtest/build/tree-KEY and takes minutes:
-// the first make in the copy rebuilds what names the source path.
+// TestTreeObjects builds kernel/pid.o in a scratch copy of a real kernel
+// tree (kbuild.Scratch's, as vmtest mutate leaves it in --out/tree): the
+// original twice (the digest must be reproducible, or every mutant would
+// look non-equivalent), a boundary mutant (must differ), and a mutant
+// that cannot compile (a *CompileError); the file is put back at the
+// end. It needs VMTEST_MUTATE_SCRATCH=DIR (DIR/src/.vmtest-obj built).
 func TestTreeObjects(t *testing.T) {
-	from := os.Getenv("VMTEST_MUTATE_TREE")
+	from := os.Getenv("VMTEST_MUTATE_SCRATCH")
 	if from == "" || testing.Short() {
-		t.Skip("set VMTEST_MUTATE_TREE to a vmtest build tree (and drop -short) to build real kernel objects")
+		t.Skip("set VMTEST_MUTATE_SCRATCH to a scratch copy (and drop -short) to build real kernel objects")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	tree, err := Scratch(ctx, from, t.TempDir(), 2, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tree := &Tree{Src: filepath.Join(from, "src"), Obj: filepath.Join(from, "src", ".vmtest-obj"), Jobs: 2, Log: &log}
 	const file = "kernel/pid.c"
 	src, err := tree.ReadFile(file)
 	if err != nil {
@@ -68,7 +66,7 @@ func TestTreeObjects(t *testing.T) {
 	if d := digest(); d != orig {
 		t.Error("rebuilding the original gave another digest: equivalence cannot be judged")
 	}
-	if b, _ := os.ReadFile(from + "/src/" + file); string(b) != string(src) {
-		t.Error("the build tree copied from was modified")
+	if b, _ := os.ReadFile(filepath.Join(tree.Src, file)); string(b) != string(src) {
+		t.Error("the original was not put back")
 	}
 }

@@ -2,42 +2,39 @@ package mutate
 
 import (
 	"fmt"
-	"strings"
+	"reflect"
 	"testing"
 
+	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/result"
 )
 
-// TestStopWatch feeds host/run progress in odd-sized pieces: the first
-// failing or erroring case stops the run, once; passes, skips and other
-// lines do not, nor a case ID that merely contains "fail".
-func TestStopWatch(t *testing.T) {
+// TestOutcome: a run stopped at its first failure is a kill by that
+// case, with the cases it left out neither killers nor counted as run; a
+// crash kills with the crash named; QEMU failing is no verdict.
+func TestOutcome(t *testing.T) {
+	stopped := &run.Result{Status: run.Completed, StoppedAt: "b", StatusDetail: "stopped at the first failing case, b", Cases: []result.Case{
+		{ID: "a", Outcome: result.Pass}, {ID: "b", Outcome: result.Fail},
+		{ID: "c", Outcome: result.Skip, Reason: "not run: stopped at the first failing case, b"}}}
+	crashed := &run.Result{Status: run.Crashed, CrashTitle: "BUG: kernel NULL pointer dereference", Cases: []result.Case{
+		{ID: "a", Outcome: result.Pass}, {ID: "b", Outcome: result.Error, Reason: "not run: crashed"}}}
 	tests := []struct {
-		progress string
-		first    string
+		res    *run.Result
+		ctxErr error
+		want   RunOutcome
 	}{
-		{"booting x under tcg (151 cases)\n[1/151] pass        set_tid/fail-looking\n[2/151] skip        a\n", ""},
-		{"[1/151] pass        a\n[2/151] fail        set_tid/pid/pid-max\n[3/151] error       b\n", "set_tid/pid/pid-max"},
-		{"[1/-1] error       set_tid/args/size-33\n", "set_tid/args/size-33"},
-		{"warning: [1/2] fail x in a message\n", ""},
+		{stopped, nil, RunOutcome{Status: "completed", Failed: []string{"b"}, Ran: 2, Detail: "stopped at the first failing case, b", Dir: "d"}},
+		{crashed, nil, RunOutcome{Status: "crashed", Ran: 1, Detail: "BUG: kernel NULL pointer dereference", Dir: "d"}},
+		{&run.Result{Status: run.QEMUFailed, StatusDetail: "no qemu"}, nil, RunOutcome{Status: "qemu-failed", Infra: true, Detail: "no qemu", Dir: "d"}},
 	}
 	for _, tt := range tests {
-		stops := 0
-		var passed strings.Builder
-		w := &stopWatch{w: &passed, stop: func() { stops++ }}
-		for i := 0; i < len(tt.progress); i += 7 {
-			w.Write([]byte(tt.progress[i:min(i+7, len(tt.progress))]))
+		got, err := outcome(tt.res, "d", tt.ctxErr)
+		if err != nil || !reflect.DeepEqual(*got, tt.want) {
+			t.Errorf("outcome(%s) = %+v, %v; want %+v", tt.res.Status, got, err, tt.want)
 		}
-		wantStops := 0
-		if tt.first != "" {
-			wantStops = 1
-		}
-		if stops != wantStops || w.first != tt.first {
-			t.Errorf("%q: %d stops, first %q; want %d, %q", tt.progress, stops, w.first, wantStops, tt.first)
-		}
-		if passed.String() != tt.progress {
-			t.Errorf("progress not passed through: %q", passed.String())
-		}
+	}
+	if _, err := outcome(&run.Result{Status: run.Interrupted}, "d", nil); err == nil {
+		t.Error("an interrupted run gave a verdict")
 	}
 }
 

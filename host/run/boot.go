@@ -78,6 +78,7 @@ func (p *Prepared) boot(ctx context.Context, cfg qemu.Config, dir string, to Tim
 	}
 	m := newMonitor(to, life, cfg.Accel == qemu.KVM, len(p.cases), progress)
 	m.trial = trial
+	m.stopOnFailure = p.opts.StopOnFailure
 	flush := func() {}
 	if pump != nil {
 		flush = pump.flush

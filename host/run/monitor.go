@@ -100,6 +100,8 @@ const (
 	endRunDeadline
 	endCancelled
 	endInternalError
+	// endStopped: StopOnFailure, at the first failing case.
+	endStopped
 )
 
 // monitor classifies one boot from its events. It is not safe for
@@ -128,6 +130,9 @@ type monitor struct {
 	shutdownReason string
 	// panicked: QEMU reported GUEST_PANICKED (pvpanic).
 	panicked bool
+	// stopOnFailure ends the run at the first failing case (Options).
+	stopOnFailure bool
+	stoppedAt     string
 
 	end     ending
 	exitErr error // evExited
@@ -224,6 +229,10 @@ func (m *monitor) line(ev event) decision {
 		return decision{stall: m.caseGrace()}
 	case ktap.KindCase:
 		fmt.Fprintf(m.progress, "[%d/%d] %-11s %s\n", len(m.parser.Cases), max(m.parser.Plan, 0), kev.Case.Outcome, kev.Case.ID)
+		if m.stopOnFailure && kev.Case.Outcome.Failed() {
+			m.end, m.stoppedAt = endStopped, kev.Case.ID
+			return decision{act: killVM}
+		}
 		return decision{stall: m.caseGrace()}
 	case ktap.KindDone:
 		m.casesMS = ms(ev.at - m.bootedAt)
@@ -276,6 +285,9 @@ func (m *monitor) conclude(res *Result, stderr, console string) (kvmFailure stri
 	case endCancelled:
 		res.Status = interruption(m.ctxErr)
 		res.StatusDetail = fmt.Sprintf("stopped after %d of %d cases: %v", len(p.Cases), max(p.Plan, m.selected), m.cause)
+	case endStopped:
+		res.Status, res.StoppedAt = Completed, m.stoppedAt
+		res.StatusDetail = fmt.Sprintf("stopped at the first failing case, %s, after %d of %d cases (StopOnFailure)", m.stoppedAt, len(p.Cases), max(p.Plan, m.selected))
 	case endInternalError:
 		res.Status = QEMUFailed
 		res.StatusDetail = "QEMU stopped the VM with an internal error: " + qemuComplaint(stderr)

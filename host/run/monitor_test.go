@@ -63,7 +63,9 @@ func TestMonitorOutcomes(t *testing.T) {
 		trial time.Duration
 		// selected is how many cases the host selected (default 2).
 		selected int
-		events   []event
+		// stop is StopOnFailure.
+		stop   bool
+		events []event
 		// late is what the guest wrote last, delivered after the end.
 		late            []string
 		stderr, console string
@@ -179,6 +181,13 @@ func TestMonitorOutcomes(t *testing.T) {
 		{name: "a cached machine verdict (pc, or microvm): no sign of life is not retried", events: seq(stallFires),
 			acts: []action{killVM}, stalls: []time.Duration{2 * time.Second},
 			status: BootTimeout, detail: "no sign of life from the guest agent within 2s"},
+		{name: "StopOnFailure ends the run at the first failing case, completed", stop: true, selected: 3,
+			events: seq(header, case1, case2),
+			acts:   []action{killVM}, stalls: []time.Duration{2 * time.Second, grace, grace},
+			status: Completed, detail: "stopped at the first failing case, clone3/plain/size-zero, after 2 of 3 cases (StopOnFailure)", ran: 2, bootMS: 1500},
+		{name: "StopOnFailure lets passing cases run on", stop: true, events: seq(header, case1, lineAt(3*time.Second, "ok 2 clone3/plain/size-zero"), doneAt),
+			acts: []action{quitVM}, stalls: []time.Duration{2 * time.Second, grace, grace, grace},
+			status: Completed, ran: 2, bootMS: 1500, casesMS: 1750},
 		{name: "a kernel report the kernel survived is kept, not a crash", events: seq(header, case1, case2, doneAt),
 			console: "[    1.0] WARNING: CPU: 0 PID: 9 at kernel/pid.c:229 alloc_pid+0x1/0x2\n",
 			acts:    []action{quitVM}, stalls: []time.Duration{2 * time.Second, grace, grace, grace},
@@ -195,6 +204,7 @@ func TestMonitorOutcomes(t *testing.T) {
 			var progress strings.Builder
 			m := newMonitor(tt.to, tt.life, tt.kvm, tt.selected, &progress)
 			m.trial = tt.trial
+			m.stopOnFailure = tt.stop
 			d := m.begin()
 			stalls := []time.Duration{d.stall}
 			var acts []action

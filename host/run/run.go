@@ -61,6 +61,12 @@ type Options struct {
 	Exec []string
 	// Progress receives one line per event; nil discards.
 	Progress io.Writer
+	// StopOnFailure ends the VM at the first case that fails or errors
+	// (vmtest mutate: one failure kills a mutant). The run is Completed
+	// with Result.StoppedAt naming that case, and the cases it never
+	// reached are recorded as skipped, "not run: stopped at ...", unlike
+	// the errors a crashed or stalled run leaves.
+	StopOnFailure bool
 	// Reporter, when set, writes further files (the CI formats of
 	// host/formats) into each result directory while it is still staged,
 	// so that the directory appears whole.
@@ -152,9 +158,11 @@ type Result struct {
 	// CrashTitle names the kernel report in one line ("BUG: ...",
 	// "Oops: ...", "Kernel panic - not syncing: ...", "WARNING: at
 	// FILE:LINE func").
-	CrashTitle string            `json:"crash_title,omitempty"`
-	Guest      map[string]string `json:"guest,omitempty"`
-	Timings    struct {
+	CrashTitle string `json:"crash_title,omitempty"`
+	// StoppedAt is the failing case a StopOnFailure run stopped at.
+	StoppedAt string            `json:"stopped_at,omitempty"`
+	Guest     map[string]string `json:"guest,omitempty"`
+	Timings   struct {
 		StartedAt  time.Time `json:"started_at"`
 		BootMS     float64   `json:"boot_ms"`
 		CasesMS    float64   `json:"cases_ms"`
@@ -576,10 +584,17 @@ func finish(res *Result, cases []catalog.Info) {
 		}
 	}
 	for _, c := range cases {
-		if !seen[c.ID] {
-			res.Cases = append(res.Cases, result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule, Outcome: result.Error,
-				Reason: "not run: " + string(res.Status)})
+		if seen[c.ID] {
+			continue
 		}
+		if res.StoppedAt != "" {
+			// Left out on purpose (StopOnFailure), which is no error.
+			res.Cases = append(res.Cases, result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule, Outcome: result.Skip,
+				Reason: "not run: stopped at the first failing case, " + res.StoppedAt})
+			continue
+		}
+		res.Cases = append(res.Cases, result.Case{ID: c.ID, Group: c.Group, Rule: c.Rule, Outcome: result.Error,
+			Reason: "not run: " + string(res.Status)})
 	}
 	if res.Cases == nil {
 		res.Cases = []result.Case{} // "cases": [], not null, for a run of --exec programs

@@ -45,6 +45,13 @@ func TestFinish(t *testing.T) {
 	if res.Summary[result.Pass] != 1 || res.Summary[result.Error] != 1 || res.Timings.GuestSumMS != 2 {
 		t.Errorf("summary %v, guest sum %v", res.Summary, res.Timings.GuestSumMS)
 	}
+	// A run stopped on purpose (StopOnFailure) skips what it left out:
+	// no error.
+	stopped := &Result{Status: Completed, StoppedAt: "clone3/plain/ver0", Cases: []result.Case{{ID: "clone3/plain/ver0", Outcome: result.Fail}}}
+	finish(stopped, cases)
+	if c := stopped.Cases[1]; c.Outcome != result.Skip || c.Reason != "not run: stopped at the first failing case, clone3/plain/ver0" {
+		t.Errorf("a case a stopped run left out: %+v, want skipped naming the case it stopped at", c)
+	}
 	empty := &Result{Status: Completed}
 	finish(empty, nil)
 	if empty.Cases == nil {
