@@ -97,7 +97,7 @@ func seed(ctx context.Context, root, work string, in *inputs, log io.Writer) (st
 			continue
 		}
 		var si seedInfo
-		if json.Unmarshal(b, &si) != nil || si.Tree != in.tree {
+		if json.Unmarshal(b, &si) != nil || !sameTree(si.Tree, in.tree) {
 			continue
 		}
 		cands = append(cands, cand{d, si})
@@ -128,6 +128,20 @@ func seed(ctx context.Context, root, work string, in *inputs, log io.Writer) (st
 		return c.dir, nil
 	}
 	return "", nil
+}
+
+// sameTree reports whether two tree paths name one directory: equal, or
+// equal once symbolic links are resolved. A cache reaching the source
+// through a link (the end-to-end tests' caches link to the shared one; a
+// CI cache may be restored under another path) must still find its seeds,
+// or every build there starts from nothing.
+func sameTree(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
 }
 
 // copySeed copies the object tree from into the absent to, whole: into a

@@ -207,3 +207,34 @@ func TestBuildIncrementalStaleScratch(t *testing.T) {
 		t.Errorf("image of a seeded stale scratch tree\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestSameTree: a tree reached through a symbolic link is the same tree,
+// so that a cache linking to the shared source finds its seeds.
+func TestSameTree(t *testing.T) {
+	dir := t.TempDir()
+	real, other := filepath.Join(dir, "linux"), filepath.Join(dir, "other")
+	for _, d := range []string{real, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{real, real, true},
+		{link, real, true},
+		{real, link, true},
+		{real, other, false},
+		{link, other, false},
+		{filepath.Join(dir, "gone"), real, false},
+	} {
+		if got := sameTree(tt.a, tt.b); got != tt.want {
+			t.Errorf("sameTree(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
