@@ -40,6 +40,14 @@ import (
 // records, which it compares to decide what to rebuild, are then the same
 // in every copy, and the seed's dependency lists name this copy's files.
 
+// SeedLinkPrefix names links in a build cache to work directories of
+// another cache (seed-NAME → .../build/tree-KEY): seeds for this cache's
+// builds, only ever read and locked, never built in. A cache that starts
+// empty but can reach a filled one (the end-to-end tests' temporary
+// caches, a CI job beside a restored cache) then builds incrementally
+// instead of from nothing.
+const SeedLinkPrefix = "seed-"
+
 // objDir is the object tree of a work directory's scratch tree src.
 func objDir(src string) string { return filepath.Join(src, ".vmtest-obj") }
 
@@ -88,6 +96,12 @@ func seed(ctx context.Context, root, work string, in *inputs, log io.Writer) (st
 	}
 	var cands []cand
 	dirs, _ := filepath.Glob(filepath.Join(root, "tree-*"))
+	links, _ := filepath.Glob(filepath.Join(root, SeedLinkPrefix+"*"))
+	for _, l := range links {
+		if d, err := filepath.EvalSymlinks(l); err == nil {
+			dirs = append(dirs, d)
+		}
+	}
 	for _, d := range dirs {
 		if d == work {
 			continue

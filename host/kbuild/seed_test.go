@@ -238,3 +238,56 @@ func TestSameTree(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildSeededThroughLink: an empty cache whose build directory links
+// another cache's work directory as seed-NAME, and reaches the source
+// tree through a symbolic link, builds incrementally from that seed (the
+// end-to-end tests' caches are made so) and leaves the seed unchanged.
+func TestBuildSeededThroughLink(t *testing.T) {
+	needMake(t)
+	ctx := context.Background()
+	tree := incrementalTree(t)
+	dir, shared, fresh := t.TempDir(), t.TempDir(), t.TempDir()
+	forkP := writeFile(t, filepath.Join(dir, "fork.patch"), forkPatch)
+	exitP := writeFile(t, filepath.Join(dir, "exit.patch"), exitPatch)
+	frag := []Input{{Path: "f", Data: []byte("CONFIG_A=y\n")}}
+	first := Spec{Tree: tree, Fragments: frag, Patches: []string{forkP}}
+	if _, err := Build(ctx, first, Options{CacheDir: shared, Jobs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(shared, "build", "tree-"+mustSourceKey(t, first))
+	before := readFile(t, filepath.Join(objDir(filepath.Join(work, "src")), "compiled.log"))
+
+	link := filepath.Join(dir, "linux")
+	if err := os.Symlink(tree, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(fresh, "build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(work, filepath.Join(fresh, "build", SeedLinkPrefix+"x")); err != nil {
+		t.Fatal(err)
+	}
+	second := Spec{Tree: link, Fragments: frag, Patches: []string{exitP}}
+	var progress []string
+	m, err := Build(ctx, second, Options{CacheDir: fresh, Jobs: 1, Progress: func(s string) { progress = append(progress, s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeded := slices.ContainsFunc(progress, func(p string) bool { return strings.HasPrefix(p, "incremental: starting from") })
+	if !seeded {
+		t.Fatalf("not seeded from the linked work directory; progress %q", progress)
+	}
+	log := readFile(t, filepath.Join(objDir(filepath.Join(fresh, "build", "tree-"+mustSourceKey(t, second), "src")), "compiled.log"))
+	got := strings.Fields(strings.TrimPrefix(log, before))
+	slices.Sort(got)
+	if want := []string{"kernel/exit.c", "kernel/fork.c"}; !slices.Equal(got, want) {
+		t.Errorf("compiled %v after the seed, want %v", got, want)
+	}
+	if img := readFile(t, m.BzImage); !strings.Contains(img, "int EXIT;") || strings.Contains(img, "int TWO;") {
+		t.Errorf("image of the second build:\n%s", img)
+	}
+	if after := readFile(t, filepath.Join(objDir(filepath.Join(work, "src")), "compiled.log")); after != before {
+		t.Error("the build changed the seed's object tree")
+	}
+}

@@ -49,12 +49,20 @@ func SeedCache(dir string) error {
 			return fmt.Errorf("seed cache: %w", err)
 		}
 		for _, e := range ents {
-			// Build trees and their locks are scratch space for builds:
-			// a build in dir must not touch the read-only cache's.
-			if !e.IsDir() || sub == "build" && !kbuildEntry(e.Name()) {
+			if !e.IsDir() {
 				continue
 			}
-			if err := os.Symlink(filepath.Join(ro, sub, e.Name()), filepath.Join(dir, sub, e.Name())); err != nil {
+			name := e.Name()
+			// Build trees are scratch space for builds: a build in dir must
+			// not build in the read-only cache's. They are linked as seeds
+			// instead, which kbuild only copies objects from.
+			if sub == "build" && !kbuildEntry(name) {
+				if !strings.HasPrefix(name, "tree-") {
+					continue
+				}
+				name = kbuild.SeedLinkPrefix + strings.TrimPrefix(name, "tree-")
+			}
+			if err := os.Symlink(filepath.Join(ro, sub, e.Name()), filepath.Join(dir, sub, name)); err != nil {
 				return fmt.Errorf("seed cache: %w", err)
 			}
 		}
