@@ -589,7 +589,15 @@ func makeKernel(ctx context.Context, src, obj string, o Options, log io.Writer, 
 	cmd.Dir = src
 	// Fixed user and host keep the version string free of this machine.
 	cmd.Env = append(os.Environ(), "KBUILD_BUILD_USER=vmtest", "KBUILD_BUILD_HOST=vmtest")
-	pr, pw := io.Pipe()
+	// An OS pipe handed to make as its output, not an io.Writer: exec.Cmd
+	// would copy a writer's output in a goroutine of its own, and on a
+	// loaded machine a copy still running a second after make exited
+	// (proc.Command's WaitDelay) failed a good build.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return &Error{Step: "make " + target, Err: err}
+	}
+	defer pr.Close()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	var steps atomic.Int64
 	var last atomic.Value
@@ -611,16 +619,24 @@ func makeKernel(ctx context.Context, src, obj string, o Options, log io.Writer, 
 	tick := time.NewTicker(o.ProgressEvery)
 	defer tick.Stop()
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		pw.Close()
+	err = cmd.Start()
+	pw.Close() // make has its copy; the scanner sees EOF once make's side closes
+	if err != nil {
 		return &Error{Step: "make " + target, Err: err}
 	}
 	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait(); pw.Close() }()
+	go func() { waitErr <- cmd.Wait() }()
 	for {
 		select {
 		case err := <-waitErr:
-			<-scanDone
+			// A process make left behind may hold the pipe open: the log
+			// is complete enough after a few seconds.
+			select {
+			case <-scanDone:
+			case <-time.After(5 * time.Second):
+				pr.Close()
+				<-scanDone
+			}
 			if err != nil {
 				return &Error{Step: "make " + target, Err: err, Log: logPath, First: firstBuildError(logPath)}
 			}
