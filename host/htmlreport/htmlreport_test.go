@@ -174,28 +174,48 @@ func TestRenderedFilters(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dom := dumpDOM(t, browser, tc.file, tc.fragment)
-			states := visible(dom)
-			if len(states) != tc.wantN {
-				t.Errorf("%d rows visible, want %d", len(states), tc.wantN)
-			}
-			for _, s := range states {
-				if tc.wantState != "" && s != tc.wantState {
-					t.Errorf("visible row in state %s, want only %s", s, tc.wantState)
-				}
-				if tc.fragment == "#state=notpass" && s == string(compare.UnchangedPass) {
-					t.Error("an unchanged pass is visible under 'all but unchanged-pass'")
-				}
-			}
-			m := shownRe.FindStringSubmatch(dom)
-			if m == nil || m[1] != strconv.Itoa(tc.wantN) {
-				t.Errorf("counter says %v, want %d shown (the script did not run?)", m, tc.wantN)
-			}
-			for _, s := range tc.wantIn {
-				if !strings.Contains(dom, s) {
-					t.Errorf("rendered page lacks %q", s)
-				}
-			}
+			checkFiltered(t, dumpDOM(t, browser, tc.file, tc.fragment), shownRe, filterWant{
+				n: tc.wantN, state: tc.wantState, in: tc.wantIn,
+				hiddenUnderNotpass: string(compare.UnchangedPass), notpass: tc.fragment == "#state=notpass",
+			})
 		})
+	}
+}
+
+// filterWant is what a filtered report page must show.
+type filterWant struct {
+	n     int      // visible rows
+	state string   // every visible row's state ("" = any)
+	in    []string // text the rendered page holds
+	// notpass: the fragment is #state=notpass, under which no row in
+	// state hiddenUnderNotpass may show.
+	notpass            bool
+	hiddenUnderNotpass string
+}
+
+// checkFiltered checks a rendered, filtered page (dom) against w: the
+// visible rows, their states, the "N of M shown" counter the page's
+// script writes (counter), and the text the page must hold.
+func checkFiltered(t *testing.T, dom string, counter *regexp.Regexp, w filterWant) {
+	t.Helper()
+	states := visible(dom)
+	if len(states) != w.n {
+		t.Errorf("%d rows visible, want %d", len(states), w.n)
+	}
+	for _, s := range states {
+		if w.state != "" && s != w.state {
+			t.Errorf("visible row in state %s, want only %s", s, w.state)
+		}
+		if w.notpass && s == w.hiddenUnderNotpass {
+			t.Errorf("a row in state %s is visible under #state=notpass", s)
+		}
+	}
+	if m := counter.FindStringSubmatch(dom); m == nil || m[1] != strconv.Itoa(w.n) {
+		t.Errorf("counter says %v, want %d shown (the script did not run?)", m, w.n)
+	}
+	for _, s := range w.in {
+		if !strings.Contains(dom, s) {
+			t.Errorf("rendered page lacks %q", s)
+		}
 	}
 }
