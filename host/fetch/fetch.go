@@ -23,7 +23,7 @@ var imagePkg = regexp.MustCompile(`Depends: (linux-image-[0-9][^\s]*)`)
 // DebianKernel returns the path of the current Debian kernel's vmlinuz,
 // downloading and unpacking its package under cacheDir on first use.
 func DebianKernel(ctx context.Context, cacheDir string) (string, error) {
-	out, err := run(ctx, "", "apt-cache", "depends", DebianMeta)
+	out, err := aptCache(ctx, cacheDir, "depends", DebianMeta)
 	if err != nil {
 		return "", fmt.Errorf("find Debian's kernel package (run apt-get update first?): %w", err)
 	}
@@ -107,7 +107,7 @@ const SourceStamp = ".vmtest-source"
 // tree, downloading the package and unpacking its tarball under
 // cacheDir/src on first use. progress receives one line per slow step.
 func DebianSource(ctx context.Context, cacheDir string, progress func(string)) (string, error) {
-	out, err := run(ctx, "", "apt-cache", "policy", DebianSourcePkg)
+	out, err := aptCache(ctx, cacheDir, "policy", DebianSourcePkg)
 	if err != nil {
 		return "", fmt.Errorf("find %s (run apt-get update first?): %w", DebianSourcePkg, err)
 	}
