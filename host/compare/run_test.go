@@ -338,3 +338,51 @@ func TestRunInterruptedBeforeVMs(t *testing.T) {
 		t.Errorf("%d entries in the directory, want nothing written", len(ents))
 	}
 }
+
+// TestLowerFirstFinisher: on a host with fewer CPUs than the two VMs have
+// vCPUs, the side with the smaller kernel image (expected to finish
+// first) is reniced; with enough CPUs, images of one size, or a side
+// that is an earlier result (not booted), neither is.
+func TestLowerFirstFinisher(t *testing.T) {
+	dir := t.TempDir()
+	image := func(name string, size int) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	small, big, big2 := image("small", 10), image("big", 100), image("big2", 100)
+	for _, tt := range []struct {
+		name          string
+		base, patched string
+		baseResult    bool // the base is an earlier result directory
+		cpus          int
+		want          string // the side reniced, "" for neither
+	}{
+		{"two CPUs, smaller base", small, big, false, 2, "base"},
+		{"two CPUs, smaller patched", big, small, false, 2, "patched"},
+		{"three CPUs still too few", big, small, false, 3, "patched"},
+		{"four CPUs: both run at full speed", small, big, false, 4, ""},
+		{"images of one size", big, big2, false, 2, ""},
+		{"base not booted", small, big, true, 2, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			kind := run.KernelImage
+			if tt.baseResult {
+				kind = run.KernelResult
+			}
+			sides := []*side{
+				{label: "base", ref: &run.KernelRef{Kind: kind}, kernel: tt.base, prepared: &run.Prepared{}},
+				{label: "patched", ref: &run.KernelRef{Kind: run.KernelImage}, kernel: tt.patched, prepared: &run.Prepared{}},
+			}
+			before := []*run.Prepared{sides[0].prepared, sides[1].prepared}
+			lowerFirstFinisher(sides, tt.cpus)
+			for i, s := range sides {
+				if changed := s.prepared != before[i]; changed != (s.label == tt.want) {
+					t.Errorf("%s reniced: %v, want the %q side only", s.label, changed, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -83,6 +83,10 @@ type Config struct {
 	ResultsShm string
 	// QMPWait bounds the wait for QEMU's QMP socket (10 s when zero).
 	QMPWait time.Duration
+	// Nice, when above 0, is the nice value QEMU and all its threads
+	// start with (Linux; ignored elsewhere): a VM that may take only what
+	// the host's other VMs leave of its CPUs.
+	Nice int
 }
 
 // Option changes a Config.
@@ -91,7 +95,7 @@ type Option func(*Config)
 // New returns a Config for kernel and initramfs with defaults suited to the
 // set_tid matrix: two vCPUs (so races are real), 512 MiB.
 func New(kernel, initramfs string, opts ...Option) Config {
-	c := Config{Binary: "qemu-system-x86_64", Kernel: kernel, Initramfs: initramfs, Accel: TCG, MemoryMB: 512, CPUs: 2}
+	c := Config{Binary: "qemu-system-x86_64", Kernel: kernel, Initramfs: initramfs, Accel: TCG, MemoryMB: 512, CPUs: DefaultCPUs}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -113,6 +117,13 @@ func WithMachine(m Machine) Option { return func(c *Config) { c.Machine = m } }
 // WithTSCKHz tells a microvm guest under TCG its TSC frequency (see
 // Config.TSCKHz).
 func WithTSCKHz(khz int) Option { return func(c *Config) { c.TSCKHz = khz } }
+
+// DefaultCPUs is a VM's vCPU count unless WithCPUs says otherwise: two,
+// so that the matrix's races are real.
+const DefaultCPUs = 2
+
+// WithNice starts QEMU with nice value n (see Config.Nice).
+func WithNice(n int) Option { return func(c *Config) { c.Nice = n } }
 
 // WithCPUs sets the number of vCPUs.
 func WithCPUs(n int) Option { return func(c *Config) { c.CPUs = n } }

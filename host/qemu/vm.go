@@ -69,7 +69,7 @@ func Start(ctx context.Context, c Config, dir string) (*VM, error) {
 	// Own process group: a Ctrl-C on vmtest must not reach QEMU before
 	// vmtest has saved what it has.
 	vm.cmd.SysProcAttr = proc.DieWithParent(&syscall.SysProcAttr{Setpgid: true})
-	if err := vm.cmd.Start(); err != nil {
+	if err := startWithNice(vm.cmd, c.Nice, vm.exited); err != nil {
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
 	go func() {

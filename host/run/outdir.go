@@ -174,3 +174,10 @@ func (p *Prepared) Into(dir, final string) *Prepared {
 	q.opts.Out, q.final = dir, final
 	return &q
 }
+
+// Niced returns a copy of p whose VM starts at nice value n (Options.Nice).
+func (p *Prepared) Niced(n int) *Prepared {
+	q := *p
+	q.opts.Nice = n
+	return &q
+}

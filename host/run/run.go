@@ -67,6 +67,9 @@ type Options struct {
 	// reached are recorded as skipped, "not run: stopped at ...", unlike
 	// the errors a crashed or stalled run leaves.
 	StopOnFailure bool
+	// Nice, when above 0, starts QEMU at that nice value (qemu.Config.Nice):
+	// vmtest compare gives it to the VM it expects to finish first.
+	Nice int
 	// Reporter, when set, writes further files (the CI formats of
 	// host/formats) into each result directory while it is still staged,
 	// so that the directory appears whole.
@@ -479,7 +482,7 @@ func (p *Prepared) attempt(ctx context.Context, accel qemu.Accel, life time.Dura
 	}
 	res.Boot = &boot
 	cfg := qemu.New(boot.Kernel, p.initramfs, append(boot.Options(), qemu.WithBinary(p.qemuBin), qemu.WithAccel(accel),
-		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithResultsShm(shm),
+		qemu.WithVerboseConsole(opts.VerboseConsole), qemu.WithResultsShm(shm), qemu.WithNice(opts.Nice),
 		qemu.WithAppend(append(append(params, opts.Append...), runnerParam(opts.Runner)...)...))...)
 	res.QEMU.Argv = cfg.Args()
 	res.QEMU.Dir = out
