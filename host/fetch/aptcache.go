@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
+	"github.com/vmtest/vmtest/host/fileid"
 	"github.com/vmtest/vmtest/internal/atomicfile"
 )
 
@@ -30,25 +32,24 @@ var aptInputs = []string{
 	"/var/lib/dpkg/status",
 }
 
-// aptState describes aptInputs as they are now: inode, size and times of
-// each, "-" for one that is absent. Any change to apt's view of the
-// archive changes it.
-func aptState(paths []string) string {
+// aptState describes aptInputs as they are now: the identity of each
+// (host/fileid: device, inode, size and times), "-" for one that is
+// absent. Any change to apt's view of the archive changes it. ok is false
+// where the platform gives no identity for a path that exists: then no
+// answer can be trusted to be current.
+func aptState(paths []string) (state string, ok bool) {
 	var b strings.Builder
 	for _, p := range paths {
-		b.WriteString(p)
-		st, err := os.Stat(p)
-		if err != nil {
-			b.WriteString(" -\n")
+		if id, known := fileid.OfAny(p); known {
+			fmt.Fprintf(&b, "%s %d %d %d %d %d\n", p, id.Dev, id.Ino, id.Size, id.ModNS, id.ChangeNS)
 			continue
 		}
-		fmt.Fprintf(&b, " %d %d", st.Size(), st.ModTime().UnixNano())
-		if s, ok := st.Sys().(*syscall.Stat_t); ok {
-			fmt.Fprintf(&b, " %d %d %d", s.Dev, s.Ino, statCtime(s))
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			return "", false
 		}
-		b.WriteByte('\n')
+		fmt.Fprintf(&b, "%s -\n", p)
 	}
-	return b.String()
+	return b.String(), true
 }
 
 // aptAnswer is one remembered apt-cache answer.
@@ -75,7 +76,10 @@ func aptCacheWith(ctx context.Context, cacheDir string, inputs []string, ask fun
 	}
 	sum := sha256.Sum256([]byte(strings.Join(args, "\x00")))
 	path := filepath.Join(cacheDir, "apt", hex.EncodeToString(sum[:12])+".json")
-	state := aptState(inputs)
+	state, ok := aptState(inputs)
+	if !ok {
+		return ask()
+	}
 	if b, err := os.ReadFile(path); err == nil {
 		var a aptAnswer
 		if json.Unmarshal(b, &a) == nil && a.State == state {
@@ -88,7 +92,7 @@ func aptCacheWith(ctx context.Context, cacheDir string, inputs []string, ask fun
 	}
 	// Only an answer given while nothing changed is kept; a cache that
 	// cannot be written costs the next run a second, nothing more.
-	if aptState(inputs) == state {
+	if now, _ := aptState(inputs); now == state {
 		if b, err := json.Marshal(aptAnswer{State: state, Output: out}); err == nil {
 			if os.MkdirAll(filepath.Dir(path), 0o755) == nil {
 				atomicfile.WriteFile(path, b, 0o644)

@@ -48,6 +48,17 @@ func Of(path string) (id ID, ok bool) {
 	return fromInfo(st)
 }
 
+// OfAny is Of for a path of any kind, a directory included: a directory's
+// times change whenever an entry is added, removed or renamed in it, which
+// is how apt-get update installs new package lists (host/fetch).
+func OfAny(path string) (id ID, ok bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return ID{}, false
+	}
+	return fromInfo(st)
+}
+
 // defaultSettle is Cache.Settle's default.
 const defaultSettle = time.Second
 

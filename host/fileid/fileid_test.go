@@ -135,3 +135,35 @@ func TestSHA256(t *testing.T) {
 		t.Error("hashing a missing file succeeded")
 	}
 }
+
+// TestOfAny: a directory has an identity, which Of refuses it, and it
+// changes when an entry is renamed into it; a missing path has none.
+func TestOfAny(t *testing.T) {
+	dir := t.TempDir()
+	if _, ok := Of(dir); ok {
+		t.Error("Of gave a directory an identity")
+	}
+	before, ok := OfAny(dir)
+	if !ok {
+		t.Fatal("OfAny gave the directory no identity")
+	}
+	tmp := filepath.Join(t.TempDir(), "list")
+	if err := os.WriteFile(tmp, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "list")); err != nil {
+		t.Fatal(err)
+	}
+	// The rename's times may fall in the first stat's timestamp tick;
+	// moving the modification time away keeps the test from hanging on it.
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(dir, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := OfAny(dir); after == before {
+		t.Errorf("identity %+v unchanged after an entry was renamed in", after)
+	}
+	if _, ok := OfAny(filepath.Join(dir, "absent")); ok {
+		t.Error("OfAny gave a missing path an identity")
+	}
+}
