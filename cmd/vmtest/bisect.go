@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -94,7 +93,7 @@ func cmdBisect(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return reportErr(stderr, who, err)
 	}
 	if *out == "" {
-		*out = filepath.Join("results", "bisect-"+time.Now().UTC().Format("20060102-150405"))
+		*out = run.DefaultOut("bisect")
 	}
 	if err := checkBisectOut(*out, *force); err != nil {
 		return reportErr(stderr, who, err)

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vmtest/vmtest/host/fetch"
 	"github.com/vmtest/vmtest/host/htmlreport"
@@ -144,7 +143,7 @@ func cmdMutate(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	dir := *out
 	if dir == "" {
-		dir = filepath.Join("results", "mutate-"+time.Now().UTC().Format("20060102-150405"))
+		dir = run.DefaultOut("mutate")
 	}
 	// Absolute: the kernels' manifests name their files by it, and QEMU
 	// runs in each result directory.

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/qemu"
@@ -153,7 +152,7 @@ func Run(ctx context.Context, base, patched *run.KernelRef, o Options) (*Report,
 
 	outDir := o.Out
 	if outDir == "" {
-		outDir = filepath.Join("results", "compare-"+time.Now().UTC().Format("20060102-150405"))
+		outDir = run.DefaultOut("compare")
 	}
 	outDir, _ = filepath.Abs(outDir)
 	stage, err := run.Stage(outDir)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/run"
@@ -236,7 +235,7 @@ func RunSeries(ctx context.Context, kernel *run.KernelRef, o Options) (*Series, 
 	}
 	outDir := o.Out
 	if outDir == "" {
-		outDir = filepath.Join("results", "series-"+time.Now().UTC().Format("20060102-150405"))
+		outDir = run.DefaultOut("series")
 	}
 	outDir, _ = filepath.Abs(outDir)
 	stage, err := run.Stage(outDir)

@@ -10,9 +10,21 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vmtest/vmtest/internal/inputerr"
 )
+
+// stampLayout is the UTC time in the names of result directories and run
+// IDs: sortable, and free of characters a shell or a file system minds.
+const stampLayout = "20060102-150405"
+
+// stamp is now in stampLayout.
+func stamp() string { return time.Now().UTC().Format(stampLayout) }
+
+// DefaultOut is the result directory of a kind of result ("compare",
+// "mutate", ...) when the user names none: results/KIND-TIME.
+func DefaultOut(kind string) string { return filepath.Join("results", kind+"-"+stamp()) }
 
 // resultMarkers are the files at the top of the directories vmtest writes:
 // a run, a repeated run, a comparison. A directory holding one of them is

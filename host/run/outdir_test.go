@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,6 +140,15 @@ func TestCommit(t *testing.T) {
 		}
 		if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 1 {
 			t.Errorf("earlier %v: %d entries beside out, want out alone", earlier, len(ents))
+		}
+	}
+}
+
+// TestDefaultOut: an unnamed result directory is results/KIND-YYYYMMDD-HHMMSS.
+func TestDefaultOut(t *testing.T) {
+	for _, kind := range []string{"compare", "mutate", "bisect", "series"} {
+		if got := DefaultOut(kind); !regexp.MustCompile(`^results/` + kind + `-\d{8}-\d{6}$`).MatchString(got) {
+			t.Errorf("DefaultOut(%q) = %q", kind, got)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vmtest/vmtest/internal/inputerr"
 	"github.com/vmtest/vmtest/internal/result"
@@ -86,7 +85,7 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 	}
 	out := p.opts.Out
 	if out == "" {
-		out = filepath.Join("results", time.Now().UTC().Format("20060102-150405")+"-"+sanitize(p.kinfo.Release)+"-x"+strconv.Itoa(n))
+		out = filepath.Join("results", stamp()+"-"+sanitize(p.kinfo.Release)+"-x"+strconv.Itoa(n))
 	}
 	out, _ = filepath.Abs(out)
 	final := out

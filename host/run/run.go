@@ -251,7 +251,7 @@ func (p *Prepared) Run(ctx context.Context) (*Result, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	res := &Result{RunID: time.Now().UTC().Format("20060102-150405") + "-" + sanitize(p.kinfo.Release)}
+	res := &Result{RunID: stamp() + "-" + sanitize(p.kinfo.Release)}
 	if !opts.Shard.Whole() {
 		sh := opts.Shard
 		res.Shard = &sh
