@@ -33,11 +33,14 @@ deps:
 	fi
 	@apt-cache show linux-image-amd64 >/dev/null 2>&1 || $(SUDO) apt-get update -qq
 
-# The guest agent is this same binary, so it must be static.
-$(BIN): $(GOFILES)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/vmtest
+# vmtest and its guest agent, built into one directory: vmtest boots the
+# vmtest-agent beside it. The agent is the guest's /init, so it must be
+# static (CGO_ENABLED=0; vmtest itself needs no cgo either).
+AGENT   := bin/vmtest-agent
+$(BIN) $(AGENT) &: $(GOFILES)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/vmtest ./cmd/vmtest-agent
 
-build: $(BIN)
+build: $(BIN) $(AGENT)
 
 run: deps build
 	./$(BIN) run --kernel debian

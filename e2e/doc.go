@@ -3,7 +3,8 @@
 // check what it prints, returns and writes.
 //
 // Their environment is explicit: VMTEST_E2E_BIN is the binary under test
-// (default: built from ./cmd/vmtest once per test binary), VMTEST_E2E_QEMU
+// (default: built from ./cmd/vmtest once per test binary, with
+// ./cmd/vmtest-agent beside it), VMTEST_E2E_QEMU
 // the QEMU (default qemu-system-x86_64 on PATH), VMTEST_E2E_CACHE the
 // cache the test kernels are read from (default ~/.cache/vmtest, where
 // `make test-kernels` builds and fetches them). That cache is only read:

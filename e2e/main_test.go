@@ -65,11 +65,12 @@ func setUp(m *testing.M) (int, error) {
 		vmtestBin = filepath.Join(dir, "vmtest")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		// The guest agent is this same binary, so it must be static.
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", vmtestBin, "../cmd/vmtest")
+		// Both commands into one directory, where vmtest finds its agent;
+		// the agent is the guest's /init, so it must be static.
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", "../cmd/vmtest", "../cmd/vmtest-agent")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("build vmtest: %v\n%s", err, out)
+			return 0, fmt.Errorf("build vmtest and its agent: %v\n%s", err, out)
 		}
 	}
 	cacheDir = filepath.Join(dir, "cache")

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the vmtest binary the action runs: from the action's own checkout
-# (the ref in `uses: vmtest/vmtest@REF`) when VMTEST_VERSION is empty, else
-# `go install github.com/vmtest/vmtest/cmd/vmtest@VMTEST_VERSION` (a tag, a
-# commit or a branch, through the Go module proxy). Static (CGO_ENABLED=0):
-# the same binary is the guest's agent.
+# Builds the vmtest binary the action runs and its guest agent beside it:
+# from the action's own checkout (the ref in `uses: vmtest/vmtest@REF`) when
+# VMTEST_VERSION is empty, else `go install
+# github.com/vmtest/vmtest/cmd/{vmtest,vmtest-agent}@VMTEST_VERSION` (a tag,
+# a commit or a branch, through the Go module proxy). Static (CGO_ENABLED=0):
+# the agent is the guest's /init. A version from before the agent had a
+# binary of its own (its vmtest was its own agent) installs vmtest alone.
 #
 # Environment: VMTEST_VERSION, GITHUB_ACTION_PATH (the action's checkout),
 # RUNNER_TEMP. Outputs: bin (the binary's path).
@@ -16,9 +18,11 @@ mkdir -p "$dir"
 export CGO_ENABLED=0
 if [ -z "${VMTEST_VERSION:-}" ]; then
 	src="${GITHUB_ACTION_PATH:?GITHUB_ACTION_PATH is not set: run this inside a GitHub Actions step}"
-	(cd "$src" && go build -trimpath -o "$dir/vmtest" ./cmd/vmtest)
+	(cd "$src" && go build -trimpath -o "$dir/" ./cmd/vmtest ./cmd/vmtest-agent)
 else
-	GOBIN="$dir" go install -trimpath "github.com/vmtest/vmtest/cmd/vmtest@$VMTEST_VERSION"
+	mod=github.com/vmtest/vmtest/cmd
+	GOBIN="$dir" go install -trimpath "$mod/vmtest@$VMTEST_VERSION" "$mod/vmtest-agent@$VMTEST_VERSION" ||
+		GOBIN="$dir" go install -trimpath "$mod/vmtest@$VMTEST_VERSION"
 fi
 "$dir/vmtest" --help >/dev/null 2>&1 || {
 	echo "::error title=vmtest::the vmtest binary built in $dir does not run"

@@ -1,13 +1,10 @@
 // Command vmtest verifies Linux kernel patches in QEMU virtual machines: it
-// boots a kernel with an initramfs holding its own binary as the guest
-// agent and runs the clone3() set_tid conformance matrix.
+// boots a kernel with an initramfs holding the guest agent (cmd/vmtest-agent,
+// found beside this binary) and runs the clone3() set_tid conformance matrix.
 //
 // Exit status: 0 no case failed; 1 a case failed; 2 bad input or usage
 // (nothing built or booted); 3 infrastructure failure (no boot, kernel
 // crash, timeout, missing done record); 130 interrupted (SIGINT, SIGTERM).
-//
-// The same binary is the guest agent: as PID 1 (the initramfs's /init) or
-// with the hidden first argument contract.CaseArg it runs guest code instead.
 package main
 
 import (
@@ -22,12 +19,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/vmtest/vmtest/guest/agent"
 	"github.com/vmtest/vmtest/host/kbuild"
 	"github.com/vmtest/vmtest/host/report"
 	"github.com/vmtest/vmtest/host/run"
 	"github.com/vmtest/vmtest/internal/catalog"
-	"github.com/vmtest/vmtest/internal/contract"
 )
 
 // Exit statuses.
@@ -41,14 +36,6 @@ const (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == contract.CaseArg {
-		agent.CaseMain(os.Args)
-		return
-	}
-	if os.Getpid() == 1 {
-		agent.Main()
-		return
-	}
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -50,6 +50,7 @@ func (f *runFlags) options() run.Options {
 	return o
 }
 
-// agentBinary is the guest agent for every VM; "" is this executable.
+// agentBinary is the guest agent for every VM; "" is the vmtest-agent
+// beside this executable (initramfs.FindAgent).
 // Tests, whose binary is not static, set it to a static one.
 var agentBinary = ""

@@ -6,8 +6,9 @@
 // streams KTAP to the host over a channel of its own (shared memory, QEMU's
 // debug port or the second UART, whichever is cheapest), and ends the VM.
 //
-// The same binary is also the host CLI; cmd/vmtest dispatches here when it
-// finds itself running as PID 1 or as a case process (argv[1] == contract.CaseArg).
+// Its binary is cmd/vmtest-agent, separate from the host CLI, so that the
+// guest unpacks and starts only guest code: under TCG every page and every
+// package initialiser of the host's packages cost boot time (docs/fastboot.md).
 package agent
 
 import (
@@ -27,7 +28,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/u-root/u-root/pkg/libinit"
 	"golang.org/x/sys/unix"
 
 	"github.com/vmtest/vmtest/guest/clone3"
@@ -104,30 +104,47 @@ func parseCmdline(cmdline string) (config, error) {
 	return c, nil
 }
 
-// guestNamespace is the minimal root file system the cases need. u-root's
-// libinit creates it; unlike libinit.CreateRootfs it does not try to mount
-// file systems a minimal kernel lacks (efivarfs, debugfs, cgroups), which
-// would only add noise to the console.
-var guestNamespace = []libinit.Creator{
-	libinit.Dir{Name: "/dev", Mode: 0o755},
-	libinit.Mount{Source: "devtmpfs", Target: "/dev", FSType: "devtmpfs"},
-	libinit.Dir{Name: "/proc", Mode: 0o555},
-	libinit.Mount{Source: "proc", Target: "/proc", FSType: "proc"},
-	libinit.Dir{Name: "/sys", Mode: 0o555},
-	libinit.Mount{Source: "sysfs", Target: "/sys", FSType: "sysfs"},
+// mount is one file system of the guest's root.
+type mount struct {
+	target, fstype string
+	mode           os.FileMode
+}
+
+// guestMounts is the minimal root file system the cases need, in order.
+// It is not u-root's libinit: its table mounts file systems a minimal
+// kernel lacks (efivarfs, debugfs, cgroups), which only add noise to the
+// console, and the package pulls kernel-module, network and compression
+// code into the guest binary whose initialisers alone cost about 50 ms of
+// every boot under TCG.
+var guestMounts = []mount{
+	{"/dev", "devtmpfs", 0o755},
+	{"/proc", "proc", 0o555},
+	{"/sys", "sysfs", 0o555},
 	// A second procfs of the initial PID namespace, which stays visible
 	// when case processes mount their own namespace's procfs on /proc.
-	libinit.Dir{Name: contract.RootProc, Mode: 0o555},
-	libinit.Mount{Source: "proc", Target: contract.RootProc, FSType: "proc"},
-	libinit.Dir{Name: "/tmp", Mode: 0o1777},
-	libinit.Mount{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs"},
+	{contract.RootProc, "proc", 0o555},
+	{"/tmp", "tmpfs", 0o1777},
+}
+
+// mountRoot creates guestMounts. A failure is logged and the agent goes
+// on: the cases that need the missing file system fail and say why, which
+// tells the user more than an agent that stops here.
+func mountRoot(logf func(string, ...any)) {
+	for _, m := range guestMounts {
+		if err := os.MkdirAll(m.target, m.mode); err != nil {
+			logf("make %s: %v", m.target, err)
+			continue
+		}
+		if err := unix.Mount(m.fstype, m.target, m.fstype, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			logf("mount %s on %s: %v", m.fstype, m.target, err)
+		}
+	}
 }
 
 // Main is PID 1. It never returns: it ends the VM.
 func Main() {
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "vmtest-agent: "+format+"\n", args...) }
-	libinit.Create(guestNamespace, false)
-	libinit.SetEnv()
+	mountRoot(logf)
 
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	cfg, err := parseCmdline(string(cmdline))

@@ -2,7 +2,7 @@
 // in-process with u-root's cpio package, holding the static guest agent as
 // /init and the few device nodes the kernel and agent need before devtmpfs
 // is mounted. No Go toolchain is needed at run time: the agent is the
-// vmtest binary itself.
+// prebuilt vmtest-agent binary installed beside vmtest (FindAgent).
 //
 // Archives are cached by the agent binary's hash, so repeated runs reuse
 // the same file.

@@ -34,8 +34,8 @@ func BenchmarkMutant(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	dir := b.TempDir()
-	agent := filepath.Join(dir, "vmtest")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", agent, "../../cmd/vmtest")
+	agent := filepath.Join(dir, "vmtest-agent")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", agent, "../../cmd/vmtest-agent")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // the guest's /init: static
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("build the agent: %v\n%s", err, out)

@@ -35,7 +35,7 @@ func TestArgsDefault(t *testing.T) {
 		"-m", "512",
 		"-kernel", "bzImage",
 		"-initrd", "initramfs.cpio",
-		"-append", "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable quiet",
+		"-append", "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet",
 		"-no-reboot",
 		"-chardev", "file,id=console,path=console.log",
 		"-serial", "chardev:console",
@@ -81,7 +81,7 @@ func TestArgsOptions(t *testing.T) {
 			name:    "defaults",
 			binary:  "qemu-system-x86_64",
 			machine: "pc,accel=tcg", cpu: "max", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
-			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable quiet",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet",
 		},
 		{
 			name:    "kvm",
@@ -89,7 +89,7 @@ func TestArgsOptions(t *testing.T) {
 			binary:  "qemu-system-x86_64",
 			machine: "pc,accel=kvm", cpu: "host", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
 			// KVM's clocks need no help.
-			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init quiet",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests quiet",
 		},
 		{
 			name: "everything",
@@ -100,21 +100,21 @@ func TestArgsOptions(t *testing.T) {
 			shm:     "/run/r.shm",
 			binary:  "/opt/qemu/bin/qemu-system-x86_64",
 			machine: "pc,accel=tcg", cpu: "max", smp: "4,sockets=4,cores=1,threads=1", mem: "2048",
-			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable loglevel=8 a=b c",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable loglevel=8 a=b c",
 		},
 		{
 			name:    "verbose off again, append with quiet",
 			opts:    []Option{WithVerboseConsole(true), WithVerboseConsole(false), WithAppend("x")},
 			binary:  "qemu-system-x86_64",
 			machine: "pc,accel=tcg", cpu: "max", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
-			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable quiet x",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet x",
 		},
 		{
 			name:    "shared memory",
 			opts:    []Option{WithResultsShm("/tmp/d/results.shm")},
 			binary:  "qemu-system-x86_64",
 			machine: "pc,accel=tcg", cpu: "max", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
-			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable quiet",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet",
 			shm:     "/tmp/d/results.shm",
 		},
 		{
@@ -122,7 +122,7 @@ func TestArgsOptions(t *testing.T) {
 			opts:    []Option{WithCPUs(1), WithCPUs(8), WithMemory(64), WithAccel(KVM), WithAccel(TCG), WithResultsShm("x"), WithResultsShm("")},
 			binary:  "qemu-system-x86_64",
 			machine: "pc,accel=tcg", cpu: "max", smp: "8,sockets=8,cores=1,threads=1", mem: "64",
-			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init tsc=reliable quiet",
+			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet",
 		},
 	}
 	for _, tt := range tests {
@@ -348,7 +348,7 @@ func TestHasDeviceRealQEMU(t *testing.T) {
 }
 
 func TestArgsMachine(t *testing.T) {
-	const base = "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init"
+	const base = "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests"
 	pcDevices := []string{"isa-debugcon,iobase=0xe9,chardev=results", "isa-debug-exit,iobase=0xf4,iosize=0x04", "pvpanic"}
 	microDevices := append([]string{"isa-serial,chardev=results,index=1"}, pcDevices...)
 	tests := []struct {

@@ -3,7 +3,6 @@ package run
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/vmtest/vmtest/host/initramfs"
@@ -68,8 +67,8 @@ func (o Options) check() (checked, error) {
 		return c, inputerr.Wrap(err)
 	}
 	if c.agent = o.Agent; c.agent == "" {
-		if c.agent, err = os.Executable(); err != nil {
-			return c, fmt.Errorf("find own executable: %w", err)
+		if c.agent, err = initramfs.FindAgent(); err != nil {
+			return c, err
 		}
 	}
 	if err := initramfs.CheckStatic(c.agent); err != nil {

@@ -242,10 +242,18 @@ func (m *monitor) line(ev event) decision {
 	return decision{}
 }
 
-// late takes a result line that arrived after the run ended (what the
-// guest wrote last, delivered while QEMU was being stopped): its cases
-// count, but it changes neither the outcome nor the timers.
-func (m *monitor) late(line string) { m.parser.Feed(line) }
+// late takes a result line that arrived at (since QEMU's start) after the
+// run ended: what the guest wrote last, delivered while QEMU was being
+// stopped or after it exited. Its cases count, and a late done record
+// times the cases, but it changes neither the outcome nor the timers. It
+// reports whether the done record is in: nothing more is to come.
+func (m *monitor) late(line string, at time.Duration) (complete bool) {
+	kev, _ := m.parser.Feed(line)
+	if kev != nil && kev.Kind == ktap.KindDone && m.booted {
+		m.casesMS = ms(at - m.bootedAt)
+	}
+	return m.parser.Done
+}
 
 // conclude fills res with how the run ended: the status and its detail,
 // the timings of the boot and the cases, the cases and the guest's info,

@@ -30,6 +30,8 @@ var (
 	case1  = lineAt(2*time.Second, "ok 1 clone3/plain/ver0")
 	case2  = lineAt(3*time.Second, "not ok 2 clone3/plain/size-zero")
 	doneAt = lineAt(3250*time.Millisecond, "# vmtest-done 2")
+	// lateAt is when the tests' last words arrive, after the run ended.
+	lateAt = 4 * time.Second
 )
 
 func seq(parts ...any) []event {
@@ -68,6 +70,7 @@ func TestMonitorOutcomes(t *testing.T) {
 		events []event
 		// late is what the guest wrote last, delivered after the end.
 		late            []string
+		complete        bool // what late said of the last of them
 		stderr, console string
 
 		acts       []action        // every decision but keepGoing, in order
@@ -86,9 +89,10 @@ func TestMonitorOutcomes(t *testing.T) {
 			acts: []action{quitVM}, stalls: []time.Duration{2 * time.Second, grace, grace, grace},
 			status: Completed, ran: 2, bootMS: 1500, casesMS: 1750},
 		{name: "completed, the done record among the last words", events: seq(header, case1, case2, exited(nil)),
-			late: []string{"# vmtest-done 2\n"},
+			// Delivered at lateAt: it times the cases, and nothing more is to come.
+			late: []string{"# vmtest-done 2\n"}, complete: true,
 			acts: []action{collect}, stalls: []time.Duration{2 * time.Second, grace, grace, grace},
-			status: Completed, ran: 2, bootMS: 1500},
+			status: Completed, ran: 2, bootMS: 1500, casesMS: 2500},
 		{name: "no done record", events: seq(header, case1, qmpEv("SHUTDOWN", "guest-shutdown"), exited(errors.New("exit status 1"))),
 			acts: []action{collect}, stalls: []time.Duration{2 * time.Second, grace, grace},
 			status: NoDone, detail: `the VM ended before the agent's done record (QEMU: exit status 1, shutdown reason "guest-shutdown")`, ran: 1, bootMS: 1500},
@@ -223,8 +227,12 @@ func TestMonitorOutcomes(t *testing.T) {
 			if !d.done() {
 				t.Fatalf("the run is not over after every event (last decision %+v)", d)
 			}
+			complete := false
 			for _, l := range tt.late {
-				m.late(l)
+				complete = m.late(l, lateAt)
+			}
+			if complete != tt.complete {
+				t.Errorf("late lines complete the stream: %v, want %v", complete, tt.complete)
 			}
 			res := &Result{}
 			kvmFailure := m.conclude(res, tt.stderr, tt.console)
@@ -392,5 +400,29 @@ func TestWatch(t *testing.T) {
 				t.Errorf("did %v (last words collected: %v), status %s; want %v (%v), %s", vm.did, flushed, res.Status, tt.did, tt.flushed, tt.status)
 			}
 		})
+	}
+}
+
+// TestDrainStopsAtDone: the last words are read until the done record,
+// not for the whole window: the channel stays open (the tail goroutine
+// lives until the run's context ends) and the window is long.
+func TestDrainStopsAtDone(t *testing.T) {
+	ch := make(chan string, 3)
+	ch <- "ok 2 b\n"
+	ch <- "# vmtest-done 2\n"
+	ch <- "after the done record\n"
+	var fed []string
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		drain(ch, func(l string) bool { fed = append(fed, l); return strings.HasPrefix(l, "# vmtest-done") }, time.Hour)
+	}()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("drain still waiting after the done record")
+	}
+	if want := []string{"ok 2 b\n", "# vmtest-done 2\n"}; !slices.Equal(fed, want) {
+		t.Errorf("fed %q, want %q", fed, want)
 	}
 }

@@ -39,7 +39,8 @@ type Options struct {
 	Out      string
 	QEMU     string
 	CacheDir string
-	// Agent is the static guest agent binary (default: this executable).
+	// Agent is the static guest agent binary (default: initramfs.FindAgent,
+	// vmtest-agent beside this executable).
 	Agent string
 	// Debug is passed to the agent to exercise the host's failure
 	// handling.

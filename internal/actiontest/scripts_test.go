@@ -558,13 +558,16 @@ func TestSummaryStep(t *testing.T) {
 // with one the module at that version is installed; both static.
 func TestInstallStep(t *testing.T) {
 	for _, tc := range []struct{ version, want string }{
-		{"", "build -trimpath -o TEMP/vmtest-bin/vmtest ./cmd/vmtest in ROOT"},
+		{"", "build -trimpath -o TEMP/vmtest-bin/ ./cmd/vmtest ./cmd/vmtest-agent in ROOT"},
+		{"v0.4.0", "install -trimpath github.com/vmtest/vmtest/cmd/vmtest@v0.4.0 github.com/vmtest/vmtest/cmd/vmtest-agent@v0.4.0 in"},
+		// Before the agent had a binary of its own: vmtest alone.
 		{"v0.3.0", "install -trimpath github.com/vmtest/vmtest/cmd/vmtest@v0.3.0 in"},
 	} {
 		r := newRunner(t)
 		log := filepath.Join(r.temp, "go")
 		r.fake("go", `echo "$* in $PWD CGO_ENABLED=$CGO_ENABLED GOBIN=${GOBIN:-}" >>"`+log+`"
-bin="${GOBIN:-}/vmtest"; [ "$1" = build ] && bin="$4"
+case "$*" in *vmtest-agent@v0.3.0*) exit 1 ;; esac
+bin="${GOBIN:-}/vmtest"; [ "$1" = build ] && bin="$4vmtest"
 mkdir -p "$(dirname "$bin")"; printf '#!/bin/sh\nexit 0\n' >"$bin"; chmod +x "$bin"`)
 		outs, out, err := r.step("install.sh", map[string]string{"VMTEST_VERSION": tc.version})
 		if err != nil {
