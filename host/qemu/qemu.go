@@ -279,15 +279,25 @@ func shellQuote(s string) string {
 }
 
 // CPUModel is the -cpu model used with accel: the host's own CPU under KVM,
-// and QEMU's "max" (every feature TCG can emulate) under TCG. The
-// acceleration probe boots with the same model, because a KVM that runs a
-// plain qemu64 guest can still refuse the host model (seen: MSR 0x10a
-// rejected by a paravirtual KVM).
+// and under TCG QEMU's "max" (every feature TCG can emulate) without ERMS.
+// The acceleration probe boots with the same model, because a KVM that
+// runs a plain qemu64 guest can still refuse the host model (seen: MSR
+// 0x10a rejected by a paravirtual KVM).
+//
+// Why not ERMS: on a CPU that has it, the kernel clears and copies pages
+// and user buffers with byte-wise REP STOSB/MOVSB (clear_page_erms,
+// copy_user_enhanced_fast_string) and Go's memmove does the same for large
+// moves, which a real CPU runs in cache-line steps but TCG emulates one
+// byte per iteration; without it they use REP STOSQ/MOVSQ or unrolled
+// loops, a quarter to an eighth of the iterations. A whole run on the
+// minimal kernel took about a tenth less (boot and cases alike: medians
+// of six alternating pairs, docs/fastboot.md); nothing in the matrix
+// depends on the flag.
 func CPUModel(accel Accel) string {
 	if accel == KVM {
 		return "host"
 	}
-	return "max"
+	return "max,-erms"
 }
 
 // smpArg is -smp's value for n vCPUs, each its own socket (see Args).

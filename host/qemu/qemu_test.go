@@ -30,7 +30,7 @@ func TestArgsDefault(t *testing.T) {
 		"qemu-system-x86_64",
 		"-nodefaults", "-no-user-config", "-nographic",
 		"-machine", "pc,accel=tcg",
-		"-cpu", "max",
+		"-cpu", "max,-erms",
 		"-smp", "2,sockets=2,cores=1,threads=1",
 		"-m", "512",
 		"-kernel", "bzImage",
@@ -80,7 +80,7 @@ func TestArgsOptions(t *testing.T) {
 		{
 			name:    "defaults",
 			binary:  "qemu-system-x86_64",
-			machine: "pc,accel=tcg", cpu: "max", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
+			machine: "pc,accel=tcg", cpu: "max,-erms", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
 			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet",
 		},
 		{
@@ -99,21 +99,21 @@ func TestArgsOptions(t *testing.T) {
 			},
 			shm:     "/run/r.shm",
 			binary:  "/opt/qemu/bin/qemu-system-x86_64",
-			machine: "pc,accel=tcg", cpu: "max", smp: "4,sockets=4,cores=1,threads=1", mem: "2048",
+			machine: "pc,accel=tcg", cpu: "max,-erms", smp: "4,sockets=4,cores=1,threads=1", mem: "2048",
 			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable loglevel=8 a=b c",
 		},
 		{
 			name:    "verbose off again, append with quiet",
 			opts:    []Option{WithVerboseConsole(true), WithVerboseConsole(false), WithAppend("x")},
 			binary:  "qemu-system-x86_64",
-			machine: "pc,accel=tcg", cpu: "max", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
+			machine: "pc,accel=tcg", cpu: "max,-erms", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
 			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet x",
 		},
 		{
 			name:    "shared memory",
 			opts:    []Option{WithResultsShm("/tmp/d/results.shm")},
 			binary:  "qemu-system-x86_64",
-			machine: "pc,accel=tcg", cpu: "max", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
+			machine: "pc,accel=tcg", cpu: "max,-erms", smp: "2,sockets=2,cores=1,threads=1", mem: "512",
 			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet",
 			shm:     "/tmp/d/results.shm",
 		},
@@ -121,7 +121,7 @@ func TestArgsOptions(t *testing.T) {
 			name:    "last option wins",
 			opts:    []Option{WithCPUs(1), WithCPUs(8), WithMemory(64), WithAccel(KVM), WithAccel(TCG), WithResultsShm("x"), WithResultsShm("")},
 			binary:  "qemu-system-x86_64",
-			machine: "pc,accel=tcg", cpu: "max", smp: "8,sockets=8,cores=1,threads=1", mem: "64",
+			machine: "pc,accel=tcg", cpu: "max,-erms", smp: "8,sockets=8,cores=1,threads=1", mem: "64",
 			cmdline: "console=ttyS0,115200 panic=-1 oops=panic rdinit=/init cryptomgr.notests tsc=reliable quiet",
 		},
 	}
@@ -189,8 +189,8 @@ func TestCPUModel(t *testing.T) {
 		want string
 	}{
 		{KVM, "host"},
-		{TCG, "max"},
-		{"", "max"},
+		{TCG, "max,-erms"},
+		{"", "max,-erms"},
 	}
 	for _, tt := range tests {
 		if got := CPUModel(tt.a); got != tt.want {
@@ -361,11 +361,11 @@ func TestArgsMachine(t *testing.T) {
 		cmdline string
 	}{
 		{"pc ignores the TSC frequency", []Option{WithMachine(PC), WithTSCKHz(2000000)},
-			"pc,accel=tcg", "max", []string{"chardev:console", "chardev:results"}, pcDevices, base + " tsc=reliable quiet"},
+			"pc,accel=tcg", "max,-erms", []string{"chardev:console", "chardev:results"}, pcDevices, base + " tsc=reliable quiet"},
 		{"microvm under TCG", []Option{WithMachine(Microvm), WithTSCKHz(2000000)},
-			"microvm,accel=tcg,isa-serial=on", "max", []string{"chardev:console"}, microDevices, base + " tsc=reliable tsc_early_khz=2000000 quiet"},
+			"microvm,accel=tcg,isa-serial=on", "max,-erms", []string{"chardev:console"}, microDevices, base + " tsc=reliable tsc_early_khz=2000000 quiet"},
 		{"microvm under TCG, TSC unknown", []Option{WithMachine(Microvm)},
-			"microvm,accel=tcg,isa-serial=on", "max", []string{"chardev:console"}, microDevices, base + " tsc=reliable quiet"},
+			"microvm,accel=tcg,isa-serial=on", "max,-erms", []string{"chardev:console"}, microDevices, base + " tsc=reliable quiet"},
 		{"microvm under KVM: the kernel calibrates (kvmclock, an accurate PIT)", []Option{WithMachine(Microvm), WithAccel(KVM), WithTSCKHz(2000000)},
 			"microvm,accel=kvm,isa-serial=on", "host", []string{"chardev:console"}, microDevices, base + " quiet"},
 		{"microvm with shared memory has PCIe", []Option{WithMachine(Microvm), WithAccel(KVM), WithResultsShm("/r.shm")},
