@@ -84,15 +84,16 @@ test: lint cross deps build test-kernels actionlint
 	VMTEST_E2E_REQUIRE=1 $(GO) test -timeout 45m ./...
 	$(MAKE) --no-print-directory test-boot-paths
 
-# The other boot path: the end-to-end tests of the minimal kernel that
-# cover each kind of run (the result channels, the agent's parameters,
-# qemu-cmdline.sh, --repeat, --shard, the boot path itself) again on the
-# minimal kernel built without CONFIG_PVH, which boots its bzImage
-# through the kernel's own decompressor instead of the ELF through PVH.
-# About 15 boots, a minute or two; the compare and bisect tests, which
-# pair the minimal kernel with patched ones, stay on the PVH path.
+# The other boot path: every end-to-end test that boots the minimal
+# kernel, again on the minimal kernel built without CONFIG_PVH, which
+# boots its bzImage through the kernel's own decompressor instead of the
+# ELF through PVH. The comparisons then pair a kernel on each path (the
+# patched builds keep PVH). Not repeated: the tests of Debian's kernel
+# alone (it has the note: its path is the first run's), and
+# TestMutatePidBounds, whose mutants are built from the spec "build"
+# itself. TestBootPathTestsListed (e2e) keeps this list whole.
 NO_PVH_KERNEL := build:config=minimal,config=no-pvh
-BOOT_PATH_TESTS := TestRunBootPath|TestRunFallbackChannels|TestRunBadAgentParameter|TestRerunScript|TestRunRepeat|TestShardsMergeToWholeRun
+BOOT_PATH_TESTS := TestRunBootPath|TestRunFallbackChannels|TestRunBadAgentParameter|TestRerunScript|TestRunRepeat|TestRunRepeatInterrupted|TestShardsMergeToWholeRun|TestCompareWithdrawnSetTID|TestCompareBrokenPermissionCheck|TestExitModeBisect
 test-boot-paths: build
 	VMTEST_E2E_MINIMAL=$(NO_PVH_KERNEL) VMTEST_E2E_REQUIRE=1 $(GO) test -count=1 -timeout 20m -run '^($(BOOT_PATH_TESTS))$$' ./e2e/
 
