@@ -135,7 +135,7 @@ func mountRoot(logf func(string, ...any)) {
 			logf("make %s: %v", m.target, err)
 			continue
 		}
-		if err := unix.Mount(m.fstype, m.target, m.fstype, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		if err := unix.Mount(m.fstype, m.target, m.fstype, 0, ""); err != nil {
 			logf("mount %s on %s: %v", m.fstype, m.target, err)
 		}
 	}
