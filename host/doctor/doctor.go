@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmtest/vmtest/host/initramfs"
 	"github.com/vmtest/vmtest/host/qemu"
 )
 
@@ -51,6 +52,10 @@ type Report struct {
 	CacheDir string       `json:"cache_dir"`
 	Missing  []string     `json:"build_missing,omitempty"`
 	Host     qemu.HostKey `json:"host"`
+	// Agent is the guest agent a run would boot; AgentError why there is
+	// none, or why it cannot be the guest's /init.
+	Agent      string `json:"agent,omitempty"`
+	AgentError string `json:"agent_error,omitempty"`
 }
 
 // Cache is one of vmtest's cache directories.
@@ -78,6 +83,8 @@ type Options struct {
 	Recheck bool
 	// Device is the KVM node (qemu.KVMDevice when empty).
 	Device string
+	// Agent is the guest agent binary (initramfs.FindAgent when empty).
+	Agent string
 }
 
 // Inspect looks at the host.
@@ -107,6 +114,7 @@ func Inspect(ctx context.Context, o Options) (*Report, error) {
 			r.TCG, r.TCGError = p.Err, p.Err.Error()
 		}
 	}
+	r.Agent, r.AgentError = agent(o.Agent)
 	for _, c := range caches {
 		matches, _ := filepath.Glob(filepath.Join(o.CacheDir, c.glob))
 		cc := Cache{Name: c.name, What: c.what}
@@ -139,6 +147,21 @@ func Inspect(ctx context.Context, o Options) (*Report, error) {
 	return r, nil
 }
 
+// agent finds the guest agent as a run does and checks it the same way.
+func agent(path string) (string, string) {
+	if path == "" {
+		p, err := initramfs.FindAgent()
+		if err != nil {
+			return "", err.Error()
+		}
+		path = p
+	}
+	if err := initramfs.CheckStatic(path); err != nil {
+		return path, err.Error()
+	}
+	return path, ""
+}
+
 // du is the disk usage of path, in bytes (allocated blocks, so sparse and
 // hard-linked files count once as they should for a scratch tree).
 func du(path string) int64 {
@@ -166,9 +189,9 @@ func du(path string) int64 {
 	return n
 }
 
-// Usable reports whether a run can work here: QEMU found and TCG runs the
-// probe (KVM is a bonus).
-func (r *Report) Usable() bool { return r.QEMUError == "" && r.TCG == nil }
+// Usable reports whether a run can work here: QEMU found, TCG runs the
+// probe (KVM is a bonus) and the guest agent is there.
+func (r *Report) Usable() bool { return r.QEMUError == "" && r.TCG == nil && r.AgentError == "" }
 
 // Write renders the report for a terminal.
 func (r *Report) Write(w io.Writer) {
@@ -212,6 +235,12 @@ func (r *Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "  host: %s, kernel %s, %s\n", v.Host.CPU, v.Host.KernelRelease, v.Host.QEMUVersion)
 	} else {
 		fmt.Fprintln(w, "  unknown (no QEMU)")
+	}
+	fmt.Fprintln(w, "Guest agent")
+	if r.AgentError != "" {
+		fmt.Fprintf(w, "  not usable: %s\n", r.AgentError)
+	} else {
+		fmt.Fprintf(w, "  %s\n", r.Agent)
 	}
 	fmt.Fprintf(w, "Caches (%s)\n", r.CacheDir)
 	for _, c := range r.Caches {

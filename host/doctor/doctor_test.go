@@ -1,10 +1,14 @@
 package doctor
 
 import (
+	"debug/elf"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmtest/vmtest/host/initramfs"
+	"github.com/vmtest/vmtest/internal/testutils"
 )
 
 // fakeQEMU answers --version and -device help, and runs the probe
@@ -42,7 +46,11 @@ func TestInspect(t *testing.T) {
 	os.WriteFile(kvm, nil, 0o600)
 
 	bin := fakeQEMU(t)
-	r, err := Inspect(t.Context(), Options{QEMU: bin, CacheDir: cache, Device: kvm})
+	agent, err := testutils.WriteStaticAgent(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Inspect(t.Context(), Options{QEMU: bin, CacheDir: cache, Device: kvm, Agent: agent})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,13 +78,13 @@ func TestInspect(t *testing.T) {
 	}
 
 	// The second look reads the cached verdict.
-	r2, err := Inspect(t.Context(), Options{QEMU: bin, CacheDir: cache, Device: kvm})
+	r2, err := Inspect(t.Context(), Options{QEMU: bin, CacheDir: cache, Device: kvm, Agent: agent})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder
 	r2.Write(&out)
-	for _, want := range []string{"QEMU emulator version 9.9.9 (fake)", "ivshmem-plain    NO", "not usable: the probe guest hung", "cached ", "build         2"} {
+	for _, want := range []string{"QEMU emulator version 9.9.9 (fake)", "ivshmem-plain    NO", "not usable: the probe guest hung", "cached ", "build         2", "Guest agent\n  " + agent + "\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -90,5 +98,36 @@ func TestInspectNoQEMU(t *testing.T) {
 	}
 	if r.Usable() || !strings.Contains(r.QEMUError, "apt-get install qemu-system-x86") {
 		t.Errorf("usable %v, error %q", r.Usable(), r.QEMUError)
+	}
+}
+
+// TestInspectAgent: a run cannot work without a static guest agent, and
+// the report says which agent it would boot or why there is none.
+func TestInspectAgent(t *testing.T) {
+	t.Setenv(initramfs.AgentEnv, "")
+	dir := t.TempDir()
+	dynamic := filepath.Join(dir, "dynamic")
+	if err := os.WriteFile(dynamic, testutils.ELF(uint16(elf.EM_X86_64), true), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, agent, want string
+	}{
+		{"dynamic", dynamic, "is dynamically linked"},
+		// The test binary has no vmtest-agent beside it.
+		{"none beside the executable", "", "not found beside"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path, why := agent(tt.agent)
+			if !strings.Contains(why, tt.want) {
+				t.Errorf("agent(%q) = %q, %q; want the reason to say %q", tt.agent, path, why, tt.want)
+			}
+			r := &Report{AgentError: why}
+			var out strings.Builder
+			r.Write(&out)
+			if r.Usable() || !strings.Contains(out.String(), "Guest agent\n  not usable: ") {
+				t.Errorf("usable %v with no agent:\n%s", r.Usable(), out.String())
+			}
+		})
 	}
 }
