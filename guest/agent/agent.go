@@ -157,6 +157,14 @@ func Main() {
 		logf("debug: exiting PID 1 to provoke a kernel panic")
 		os.Exit(7)
 	}
+	// The feature probes make the kernel's first clone3, exit and wait of
+	// the boot: under TCG that code is translated on first use, tens of
+	// milliseconds. They start now, on the other vCPU, while the result
+	// channel is opened and the header written.
+	probed := make(chan matrix.ProbeResult, 1)
+	if !cfg.Exec {
+		go func() { probed <- probeKernel() }()
+	}
 	out, err := openChannel(cfg, logf)
 	if err != nil {
 		logf("open result channel: %v", err)
@@ -166,7 +174,7 @@ func Main() {
 		logf("debug: staying silent")
 		hangForever()
 	}
-	if err := run(context.Background(), cfg, out, logf); err != nil {
+	if err := run(context.Background(), cfg, out, probed, logf); err != nil {
 		// The result channel failed (a full shared region, say): the host
 		// sees no done record, and the console says why.
 		logf("%v", err)
@@ -176,7 +184,9 @@ func Main() {
 	powerOff()
 }
 
-func run(ctx context.Context, cfg config, out io.Writer, logf func(string, ...any)) error {
+// run runs the selected cases (or, with cfg.Exec, the programs) and
+// reports them to out; probed delivers what the kernel's features are.
+func run(ctx context.Context, cfg config, out io.Writer, probed <-chan matrix.ProbeResult, logf func(string, ...any)) error {
 	if cfg.Exec {
 		return runExec(ctx, cfg, out)
 	}
@@ -192,9 +202,9 @@ func run(ctx context.Context, cfg config, out io.Writer, logf func(string, ...an
 		logf("debug: hanging after the KTAP header")
 		hangForever()
 	}
-	probed := probeKernel()
-	feats, probeNotes := probed.Features, probed.Notes
-	absentWhy = probed.Why
+	p := <-probed
+	feats, probeNotes := p.Features, p.Notes
+	absentWhy = p.Why
 	var uts unix.Utsname
 	unix.Uname(&uts)
 	pidMax, _ := clone3.PidMax()
