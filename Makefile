@@ -88,12 +88,12 @@ test: lint cross deps build test-kernels actionlint
 # kernel, again on the minimal kernel built without CONFIG_PVH, which
 # boots its bzImage through the kernel's own decompressor instead of the
 # ELF through PVH. The comparisons then pair a kernel on each path (the
-# patched builds keep PVH). Not repeated: the tests of Debian's kernel
-# alone (it has the note: its path is the first run's), and
-# TestMutatePidBounds, whose mutants are built from the spec "build"
-# itself. TestBootPathTestsListed (e2e) keeps this list whole.
+# patched builds keep PVH); mutate's mutants are built without the note.
+# Not repeated: the tests of Debian's kernel alone (it has the note: its
+# path is the first run's). TestBootPathTestsListed (e2e) keeps this list
+# whole.
 NO_PVH_KERNEL := build:config=minimal,config=no-pvh
-BOOT_PATH_TESTS := TestRunBootPath|TestRunFallbackChannels|TestRunBadAgentParameter|TestRerunScript|TestRunRepeat|TestRunRepeatInterrupted|TestShardsMergeToWholeRun|TestCompareWithdrawnSetTID|TestCompareBrokenPermissionCheck|TestExitModeBisect
+BOOT_PATH_TESTS := TestRunBootPath|TestRunFallbackChannels|TestRunBadAgentParameter|TestRerunScript|TestRunRepeat|TestRunRepeatInterrupted|TestShardsMergeToWholeRun|TestCompareWithdrawnSetTID|TestCompareBrokenPermissionCheck|TestExitModeBisect|TestMutatePidBounds
 test-boot-paths: build
 	VMTEST_E2E_MINIMAL=$(NO_PVH_KERNEL) VMTEST_E2E_REQUIRE=1 $(GO) test -count=1 -timeout 20m -run '^($(BOOT_PATH_TESTS))$$' ./e2e/
 

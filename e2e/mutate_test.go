@@ -29,7 +29,7 @@ func TestMutatePidBounds(t *testing.T) {
 	// (testutils.SeedCache), so the scratch copy is an incremental build:
 	// about 100 s here for the copy, the four mutants and two shards.
 	needVMs(t)
-	kernel(t, "build")
+	kernel(t, minimalSpec)
 	out := filepath.Join(t.TempDir(), "mutate")
 	start := time.Now()
 	rep, stdout := mutateRun(t, out)
@@ -81,8 +81,8 @@ func TestMutatePidBounds(t *testing.T) {
 		t.Errorf("the duplicate %s was booted (%s)", below2.ID, below2.ResultDir)
 	}
 	c := rep.Counts
-	if c.Killed != 3 || c.Duplicate != 1 || c.Survived != 0 || rep.Score != 1 || rep.Kernel != "build" {
-		t.Errorf("counts %+v, score %v, kernel %q; want 3 killed, 1 duplicate, score 1 of kernel build", c, rep.Score, rep.Kernel)
+	if c.Killed != 3 || c.Duplicate != 1 || c.Survived != 0 || rep.Score != 1 || rep.Kernel != mutateSpec() {
+		t.Errorf("counts %+v, score %v, kernel %q; want 3 killed, 1 duplicate, score 1 of kernel %s", c, rep.Score, rep.Kernel, mutateSpec())
 	}
 	if !strings.Contains(stdout, "score 1.000: 3 killed, 0 survived") {
 		t.Errorf("stdout lacks the score line:\n%s", stdout)
@@ -141,12 +141,21 @@ func TestMutatePidBounds(t *testing.T) {
 	}
 }
 
+// mutateSpec is the build spec the mutants are made from: the minimal
+// kernel's, or EnvMinimal's (make test-boot-paths: mutants without PVH).
+func mutateSpec() string {
+	if m := os.Getenv(EnvMinimal); m != "" {
+		return m
+	}
+	return minimalSpec
+}
+
 // mutateRun runs vmtest mutate on the four mutants of pidBoundsCheck with
 // the suite's cache and QEMU into out, with --min-score 1 (they are all
 // killed or duplicates), and returns mutate.json and stdout.
 func mutateRun(t *testing.T, out string, args ...string) (*mutate.Report, string) {
 	t.Helper()
-	args = append([]string{"mutate", "--cache", cacheDir, "--qemu", qemuBin, "--kernel", "build", "--target", pidBoundsCheck,
+	args = append([]string{"mutate", "--cache", cacheDir, "--qemu", qemuBin, "--kernel", mutateSpec(), "--target", pidBoundsCheck,
 		"--operator", mutate.OpRelational, "--operator", mutate.OpConstant, "--min-score", "1", "--out", out}, args...)
 	code, stdout, stderr := vmtestWithin(t, 40*time.Minute, args...)
 	if code != 0 {
