@@ -8,7 +8,7 @@
 # builds stay) and is saved under its new key.
 #
 # The paths cached are vmtest's cache directory less the initramfs images
-# (rebuilt in a second, one per vmtest binary) and, unless
+# (rebuilt in a second, one per agent binary) and, unless
 # VMTEST_CACHE_TREES=true, less the build trees (build/tree-*: the scratch
 # copies of the source with their object files, which let vmtest rebuild
 # only what a new patch touches, at the price of hundreds of megabytes).

@@ -21,8 +21,18 @@ if [ -z "${VMTEST_VERSION:-}" ]; then
 	(cd "$src" && go build -trimpath -o "$dir/" ./cmd/vmtest ./cmd/vmtest-agent)
 else
 	mod=github.com/vmtest/vmtest/cmd
-	GOBIN="$dir" go install -trimpath "$mod/vmtest@$VMTEST_VERSION" "$mod/vmtest-agent@$VMTEST_VERSION" ||
+	if ! GOBIN="$dir" go install -trimpath "$mod/vmtest@$VMTEST_VERSION" "$mod/vmtest-agent@$VMTEST_VERSION" 2>"$dir/install.err"; then
+		cat "$dir/install.err" >&2
+		# Only a version without the agent's package is retried alone;
+		# any other failure (the network, a build error) is the step's.
+		grep -q "does not contain package $mod/vmtest-agent" "$dir/install.err" || exit 3
+		echo "vmtest $VMTEST_VERSION predates cmd/vmtest-agent (its vmtest is its own agent): installing vmtest alone"
 		GOBIN="$dir" go install -trimpath "$mod/vmtest@$VMTEST_VERSION"
+	fi
+fi
+if [ -z "${VMTEST_VERSION:-}" ] && [ ! -x "$dir/vmtest-agent" ]; then
+	echo "::error title=vmtest::no guest agent was built beside $dir/vmtest"
+	exit 3
 fi
 "$dir/vmtest" --help >/dev/null 2>&1 || {
 	echo "::error title=vmtest::the vmtest binary built in $dir does not run"

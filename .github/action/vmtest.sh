@@ -52,8 +52,11 @@ esac
 reused=false
 saved=""
 if [ "$cmd" = compare ] && [ "${VMTEST_REUSE_BASE:-true}" = true ] && [ -n "$base" ] && [ ! -f "$base/result.json" ]; then
+	# The guest agent beside vmtest is part of what ran: a change to the
+	# guest alone leaves vmtest's binary as it was.
+	agent="$(dirname "$bin")/vmtest-agent"
 	# shellcheck disable=SC2086
-	key="$({ printf 'vmtest %s\n' "$(vmtest_hash <"$bin")"; vmtest_identity "$base" ${VMTEST_ARGS:-}; } | vmtest_hash | cut -c1-16)"
+	key="$({ printf 'vmtest %s\n' "$(vmtest_hash <"$bin")"; [ ! -f "$agent" ] || printf 'agent %s\n' "$(vmtest_hash <"$agent")"; vmtest_identity "$base" ${VMTEST_ARGS:-}; } | vmtest_hash | cut -c1-16)"
 	saved="$cache/action-base/$key"
 	if [ -f "$saved/result.json" ]; then
 		echo "base: reusing $saved (the result of an earlier run of the same base with the same vmtest and arguments)"

@@ -12,7 +12,9 @@ import (
 )
 
 // cmdDoctor prints what vmtest thinks of this host. Exit 0 when a run can
-// work here (QEMU found, TCG runs the probe), 3 when it cannot.
+// work here (QEMU found, TCG runs the probe, a static guest agent beside
+// vmtest), 3 when it cannot: doctor reports on the host, so a missing
+// agent is a finding here, where run refuses it as bad input (exit 2).
 func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vmtest doctor", flag.ContinueOnError)
 	qemuBin := fs.String("qemu", "", "QEMU binary (default qemu-system-x86_64 from PATH)")
@@ -25,7 +27,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *cache == "" {
 		*cache = run.DefaultCacheDir()
 	}
-	r, err := doctor.Inspect(ctx, doctor.Options{QEMU: *qemuBin, CacheDir: *cache, Recheck: *recheck})
+	r, err := doctor.Inspect(ctx, doctor.Options{QEMU: *qemuBin, CacheDir: *cache, Recheck: *recheck, Agent: agentBinary})
 	if err != nil {
 		if ctx.Err() != nil {
 			return exitInterrupted

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -145,6 +146,9 @@ func mountRoot(logf func(string, ...any)) {
 func Main() {
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "vmtest-agent: "+format+"\n", args...) }
 	mountRoot(logf)
+	// The kernel starts init with HOME and TERM only; programs run by
+	// --exec (the kselftests) may look commands up or call system().
+	os.Setenv("PATH", contract.ExecDir+":/usr/sbin:/usr/bin:/sbin:/bin")
 
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	cfg, err := parseCmdline(string(cmdline))
@@ -160,12 +164,14 @@ func Main() {
 	// The feature probes make the kernel's first clone3, exit and wait of
 	// the boot: under TCG that code is translated on first use, tens of
 	// milliseconds. They start now, on the other vCPU, while the result
-	// channel is opened and the header written.
+	// channel is opened and the header written. openChannel waits for
+	// them before it could signal every thread (see quiesce there).
 	probed := make(chan matrix.ProbeResult, 1)
+	var probing sync.WaitGroup
 	if !cfg.Exec {
-		go func() { probed <- probeKernel() }()
+		probing.Go(func() { probed <- probeKernel() })
 	}
-	out, err := openChannel(cfg, logf)
+	out, err := openChannel(cfg, logf, probing.Wait)
 	if err != nil {
 		logf("open result channel: %v", err)
 		powerOff()
@@ -448,7 +454,13 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 // PCI), then QEMU's debug port (which needs ioperm), then the second UART.
 // The host reads all three. The debug switches "debugcon" and "uart"
 // force the slower ones, to test them.
-func openChannel(cfg config, logf func(string, ...any)) (io.WriteCloser, error) {
+//
+// quiesce blocks until the feature probes, raw clone3 calls, are done: the
+// debug port is opened with syscall.AllThreadsSyscall (ioperm is per
+// thread), which signals every thread and waits for each, and a thread in
+// clone3.Raw has every signal blocked, so the two together would hang
+// PID 1 for good.
+func openChannel(cfg config, logf func(string, ...any), quiesce func()) (io.WriteCloser, error) {
 	if cfg.Debug != contract.DebugDebugcon && cfg.Debug != contract.DebugUART {
 		ch, err := ivshmem.Open(ivshmem.DevicesDir)
 		if err == nil {
@@ -460,6 +472,7 @@ func openChannel(cfg config, logf func(string, ...any)) (io.WriteCloser, error) 
 		}
 	}
 	if cfg.Debug != contract.DebugUART {
+		quiesce()
 		if dc, err := debugcon.Open(); err == nil {
 			return dc, nil
 		}

@@ -21,8 +21,8 @@ import (
 // os/exec writes uid_map through it), so the agent keeps a second
 // instance of the initial one at contract.RootProc; NSpid read there
 // covers every level from 0 down. Outside the agent's VM (unit tests) it
-// is /proc. It is looked up once, on first use, so that the host CLI,
-// which is the same binary, never probes for it.
+// is /proc. It is looked up once, on first use, not at start-up, so that
+// a program that never reads it never probes for it.
 var ProcRoot = sync.OnceValue(func() string {
 	if _, err := os.Stat(contract.RootProc + "/self"); err == nil {
 		return contract.RootProc

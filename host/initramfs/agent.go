@@ -45,7 +45,7 @@ func findAgent(self string) (string, error) {
 	p := filepath.Join(filepath.Dir(self), AgentName)
 	if _, err := os.Stat(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", inputerr.Errorf("", "", "guest agent %s not found beside %s: build both with `make build`, or install both with `CGO_ENABLED=0 go install github.com/vmtest/vmtest/cmd/...`, or name one with %s", p, filepath.Base(self), AgentEnv)
+			return "", inputerr.Errorf("", "", "guest agent %s not found beside %s: build both with `make build`, or install both with `CGO_ENABLED=0 go install github.com/vmtest/vmtest/cmd/...@latest`, or name one with %s", p, filepath.Base(self), AgentEnv)
 		}
 		return "", inputerr.Errorf("", "", "guest agent %s: %v", p, err)
 	}

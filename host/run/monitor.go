@@ -246,7 +246,9 @@ func (m *monitor) line(ev event) decision {
 // run ended: what the guest wrote last, delivered while QEMU was being
 // stopped or after it exited. Its cases count, and a late done record
 // times the cases, but it changes neither the outcome nor the timers. It
-// reports whether the done record is in: nothing more is to come.
+// reports whether the done record is in: nothing more is to come. (A
+// late done record's time is when the host read it, after QEMU ended, so
+// it overstates the cases by the teardown: better than no figure.)
 func (m *monitor) late(line string, at time.Duration) (complete bool) {
 	kev, _ := m.parser.Feed(line)
 	if kev != nil && kev.Kind == ktap.KindDone && m.booted {

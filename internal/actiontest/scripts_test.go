@@ -280,18 +280,26 @@ func TestVmtestStepReusesBase(t *testing.T) {
 		change   string
 		reused   bool
 		wantBase func(string) bool
+		agent    string // the guest agent beside vmtest changes to this
 	}{
-		{"", "", false, func(b string) bool { return b == base }},
+		{"", "", false, func(b string) bool { return b == base }, ""},
 		{"", "", true, func(b string) bool {
 			return strings.HasPrefix(b, filepath.Join(r.home, ".cache", "vmtest", "action-base")+"/")
-		}},
-		{"--case set_tid/*", "", false, func(b string) bool { return b == base }},
-		{"", "v2", false, func(b string) bool { return b == base }},
-		{"", "", true, func(b string) bool { return b != base }},
+		}, ""},
+		{"--case set_tid/*", "", false, func(b string) bool { return b == base }, ""},
+		{"", "v2", false, func(b string) bool { return b == base }, ""},
+		{"", "", true, func(b string) bool { return b != base }, ""},
+		// A change to the guest agent alone: vmtest's own binary is the
+		// same, the base's result is not.
+		{"", "", false, func(b string) bool { return b == base }, "agent v2"},
+		{"", "", true, func(b string) bool { return b != base }, ""},
 	}
 	for i, s := range steps {
 		if s.change != "" {
 			os.WriteFile(patch, []byte(s.change), 0o644)
+		}
+		if s.agent != "" {
+			os.WriteFile(filepath.Join(filepath.Dir(bin), "vmtest-agent"), []byte(s.agent), 0o755)
 		}
 		outs := compare(s.args)
 		calls := invocations(t, log)
@@ -555,31 +563,49 @@ func TestSummaryStep(t *testing.T) {
 }
 
 // TestInstallStep: without a version the action's own source is built,
-// with one the module at that version is installed; both static.
+// with one the module at that version is installed, vmtest and its agent
+// side by side; both static. Only a version without the agent's package
+// installs vmtest alone: any other failure fails the step.
 func TestInstallStep(t *testing.T) {
-	for _, tc := range []struct{ version, want string }{
-		{"", "build -trimpath -o TEMP/vmtest-bin/ ./cmd/vmtest ./cmd/vmtest-agent in ROOT"},
-		{"v0.4.0", "install -trimpath github.com/vmtest/vmtest/cmd/vmtest@v0.4.0 github.com/vmtest/vmtest/cmd/vmtest-agent@v0.4.0 in"},
+	for _, tc := range []struct {
+		version, want string
+		agent, fails  bool
+	}{
+		{"", "build -trimpath -o TEMP/vmtest-bin/ ./cmd/vmtest ./cmd/vmtest-agent in ROOT", true, false},
+		{"v0.4.0", "install -trimpath github.com/vmtest/vmtest/cmd/vmtest@v0.4.0 github.com/vmtest/vmtest/cmd/vmtest-agent@v0.4.0 in", true, false},
 		// Before the agent had a binary of its own: vmtest alone.
-		{"v0.3.0", "install -trimpath github.com/vmtest/vmtest/cmd/vmtest@v0.3.0 in"},
+		{"v0.3.0", "install -trimpath github.com/vmtest/vmtest/cmd/vmtest@v0.3.0 in", false, false},
+		// The network, say: not retried without the agent.
+		{"v0.9.9", "install -trimpath github.com/vmtest/vmtest/cmd/vmtest@v0.9.9 github.com/vmtest/vmtest/cmd/vmtest-agent@v0.9.9 in", false, true},
 	} {
 		r := newRunner(t)
 		log := filepath.Join(r.temp, "go")
 		r.fake("go", `echo "$* in $PWD CGO_ENABLED=$CGO_ENABLED GOBIN=${GOBIN:-}" >>"`+log+`"
-case "$*" in *vmtest-agent@v0.3.0*) exit 1 ;; esac
-bin="${GOBIN:-}/vmtest"; [ "$1" = build ] && bin="$4vmtest"
-mkdir -p "$(dirname "$bin")"; printf '#!/bin/sh\nexit 0\n' >"$bin"; chmod +x "$bin"`)
+case "$*" in *vmtest-agent@v0.3.0*) echo "go: module github.com/vmtest/vmtest@v0.3.0 found, but does not contain package github.com/vmtest/vmtest/cmd/vmtest-agent" >&2; exit 1 ;; esac
+case "$*" in *@v0.9.9*) echo "go: network unreachable" >&2; exit 1 ;; esac
+dir="${GOBIN:-}/"; [ "$1" = build ] && dir="$4"
+mkdir -p "$dir"; printf '#!/bin/sh\nexit 0\n' >"$dir/vmtest"; chmod +x "$dir/vmtest"
+case "$*" in *vmtest-agent*) cp "$dir/vmtest" "$dir/vmtest-agent" ;; esac`)
 		outs, out, err := r.step("install.sh", map[string]string{"VMTEST_VERSION": tc.version})
-		if err != nil {
-			t.Fatalf("version %q: %v\n%s", tc.version, err, out)
-		}
 		b, _ := os.ReadFile(log)
 		want := strings.NewReplacer("TEMP", r.temp, "ROOT", repoRoot(t)).Replace(tc.want)
 		if !strings.Contains(string(b), want) || !strings.Contains(string(b), "CGO_ENABLED=0") {
 			t.Errorf("version %q: go ran as %q, want %q with CGO_ENABLED=0", tc.version, b, want)
 		}
+		if tc.fails {
+			if err == nil || strings.Count(string(b), "install") != 1 {
+				t.Errorf("version %q: the step passed (%v) or retried without the agent; go ran as %q", tc.version, err, b)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("version %q: %v\n%s", tc.version, err, out)
+		}
 		if outs["bin"] != filepath.Join(r.temp, "vmtest-bin", "vmtest") {
 			t.Errorf("version %q: bin %q", tc.version, outs["bin"])
+		}
+		if _, err := os.Stat(filepath.Join(r.temp, "vmtest-bin", "vmtest-agent")); (err == nil) != tc.agent {
+			t.Errorf("version %q: vmtest-agent beside vmtest: %v, want %v", tc.version, err == nil, tc.agent)
 		}
 	}
 }
