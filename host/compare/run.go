@@ -155,16 +155,12 @@ func Run(ctx context.Context, base, patched *run.KernelRef, o Options) (*Report,
 		outDir = run.DefaultOut("compare")
 	}
 	outDir, _ = filepath.Abs(outDir)
-	stage, err := run.Stage(outDir)
+	staging, err := run.NewStaging(outDir)
 	if err != nil {
 		return nil, err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			os.RemoveAll(stage)
-		}
-	}()
+	defer staging.Discard()
+	stage := staging.Dir
 
 	first, err := boot(ctx, o, sides, 0, nil, stage, outDir)
 	if err != nil {
@@ -252,10 +248,9 @@ func Run(ctx context.Context, base, patched *run.KernelRef, o Options) (*Report,
 			return nil, fmt.Errorf("write the reports: %w", err)
 		}
 	}
-	if err := run.Commit(stage, outDir); err != nil {
+	if err := staging.Commit(); err != nil {
 		return nil, err
 	}
-	committed = true
 	return &Report{Comparison: cmp, Dir: outDir, Unconfirmed: unconfirmed}, nil
 }
 

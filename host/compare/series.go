@@ -238,16 +238,12 @@ func RunSeries(ctx context.Context, kernel *run.KernelRef, o Options) (*Series, 
 		outDir = run.DefaultOut("series")
 	}
 	outDir, _ = filepath.Abs(outDir)
-	stage, err := run.Stage(outDir)
+	staging, err := run.NewStaging(outDir)
 	if err != nil {
 		return nil, "", err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			os.RemoveAll(stage)
-		}
-	}()
+	defer staging.Discard()
+	stage := staging.Dir
 	s := &Series{Kernel: kernel.Arg}
 	var results [][]result.Case
 	for k := 0; k <= len(files); k++ {
@@ -303,10 +299,9 @@ func RunSeries(ctx context.Context, kernel *run.KernelRef, o Options) (*Series, 
 	if err != nil {
 		return nil, "", fmt.Errorf("write the series: %w", err)
 	}
-	if err := run.Commit(stage, outDir); err != nil {
+	if err := staging.Commit(); err != nil {
 		return nil, "", err
 	}
-	committed = true
 	return s, outDir, nil
 }
 

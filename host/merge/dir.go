@@ -2,7 +2,6 @@ package merge
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -41,16 +40,12 @@ func Dirs(dirs []string, out string, force bool, rep run.Reporter) (*run.Result,
 	if err != nil {
 		return nil, err
 	}
-	stage, err := run.Stage(out)
+	staging, err := run.NewStaging(out)
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(stage)
-		}
-	}()
+	defer staging.Discard()
+	stage := staging.Dir
 	for i, r := range shards {
 		name := "shard-" + strconv.Itoa(r.Shard.K)
 		if err := copyDir(dirs[i], filepath.Join(stage, name)); err != nil {
@@ -65,10 +60,9 @@ func Dirs(dirs []string, out string, force bool, rep run.Reporter) (*run.Result,
 			return nil, fmt.Errorf("write the reports: %w", err)
 		}
 	}
-	if err := run.Commit(stage, out); err != nil {
+	if err := staging.Commit(); err != nil {
 		return nil, err
 	}
-	ok = true
 	return m, nil
 }
 

@@ -77,16 +77,12 @@ func MutationDirs(dirs []string, out string, force bool) (*mutate.Report, error)
 	if err != nil {
 		return nil, err
 	}
-	stage, err := run.Stage(out)
+	staging, err := run.NewStaging(out)
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(stage)
-		}
-	}()
+	defer staging.Discard()
+	stage := staging.Dir
 	// Each mutant's run directory moves with it, where the shard has it.
 	copied := map[string]string{}
 	for i, r := range shards {
@@ -124,10 +120,9 @@ func MutationDirs(dirs []string, out string, force bool) (*mutate.Report, error)
 	if err := htmlreport.WriteMutation(stage, m); err != nil {
 		return nil, err
 	}
-	if err := run.Commit(stage, out); err != nil {
+	if err := staging.Commit(); err != nil {
 		return nil, err
 	}
-	ok = true
 	return m, nil
 }
 

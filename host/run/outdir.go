@@ -177,6 +177,41 @@ func Commit(stage, out string) error {
 	return nil
 }
 
+// Staging is a result directory being assembled: Stage's directory, Dir,
+// which Commit moves to out. Discard, deferred right after NewStaging,
+// removes it on every path that did not commit it, so that a failure
+// anywhere in between leaves neither out nor a stray stage.
+type Staging struct {
+	Dir       string
+	out       string
+	committed bool
+}
+
+// NewStaging stages a result directory for out (see Stage).
+func NewStaging(out string) (*Staging, error) {
+	d, err := Stage(out)
+	if err != nil {
+		return nil, err
+	}
+	return &Staging{Dir: d, out: out}, nil
+}
+
+// Commit moves the staged directory to out (see Commit).
+func (s *Staging) Commit() error {
+	if err := Commit(s.Dir, s.out); err != nil {
+		return err
+	}
+	s.committed = true
+	return nil
+}
+
+// Discard removes the staged directory unless it was committed.
+func (s *Staging) Discard() {
+	if !s.committed {
+		os.RemoveAll(s.Dir)
+	}
+}
+
 // Into returns a copy of p that writes its result directory to dir, inside
 // a stage of the caller's (a repeated run's, a comparison's), and names
 // final in result.json and the re-run line: where the directory will be

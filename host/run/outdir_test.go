@@ -152,3 +152,33 @@ func TestDefaultOut(t *testing.T) {
 		}
 	}
 }
+
+// TestStaging: Discard removes a stage nobody committed, and leaves a
+// committed one where Commit put it.
+func TestStaging(t *testing.T) {
+	for _, commit := range []bool{false, true} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out")
+		s, err := NewStaging(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.Dir, "result.json"), []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			if err := s.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Discard()
+		ents, _ := os.ReadDir(dir)
+		_, outErr := os.Stat(filepath.Join(out, "result.json"))
+		if commit && (outErr != nil || len(ents) != 1) {
+			t.Errorf("committed: out's result %v, %d entries beside it; want out alone", outErr, len(ents))
+		}
+		if !commit && len(ents) != 0 {
+			t.Errorf("not committed: %d entries left, want none", len(ents))
+		}
+	}
+}

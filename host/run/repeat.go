@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,16 +91,12 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 	if p.final != "" {
 		final = p.final
 	}
-	stage, err := Stage(out)
+	staging, err := NewStaging(out)
 	if err != nil {
 		return nil, err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			os.RemoveAll(stage)
-		}
-	}()
+	defer staging.Discard()
+	stage := staging.Dir
 	rr := &RepeatResult{Repeats: n, Dir: final, Status: Completed}
 	rr.Kernel.Path, _ = filepath.Abs(p.opts.Kernel)
 	rr.Kernel.Release = p.kinfo.Release
@@ -128,10 +123,9 @@ func (p *Prepared) Repeat(ctx context.Context, n int) (*RepeatResult, error) {
 			return nil, fmt.Errorf("write the reports: %w", err)
 		}
 	}
-	if err := Commit(stage, out); err != nil {
+	if err := staging.Commit(); err != nil {
 		return nil, err
 	}
-	committed = true
 	return rr, nil
 }
 
