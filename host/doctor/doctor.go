@@ -114,7 +114,9 @@ func Inspect(ctx context.Context, o Options) (*Report, error) {
 			r.TCG, r.TCGError = p.Err, p.Err.Error()
 		}
 	}
-	r.Agent, r.AgentError = agent(o.Agent)
+	if r.Agent, err = initramfs.Agent(o.Agent); err != nil {
+		r.AgentError = err.Error()
+	}
 	for _, c := range caches {
 		matches, _ := filepath.Glob(filepath.Join(o.CacheDir, c.glob))
 		cc := Cache{Name: c.name, What: c.what}
@@ -145,21 +147,6 @@ func Inspect(ctx context.Context, o Options) (*Report, error) {
 	}
 	sort.Strings(r.Missing)
 	return r, nil
-}
-
-// agent finds the guest agent as a run does and checks it the same way.
-func agent(path string) (string, string) {
-	if path == "" {
-		p, err := initramfs.FindAgent()
-		if err != nil {
-			return "", err.Error()
-		}
-		path = p
-	}
-	if err := initramfs.CheckStatic(path); err != nil {
-		return path, err.Error()
-	}
-	return path, ""
 }
 
 // du is the disk usage of path, in bytes (allocated blocks, so sparse and

@@ -118,7 +118,11 @@ func TestInspectAgent(t *testing.T) {
 		{"none beside the executable", "", "not found beside"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			path, why := agent(tt.agent)
+			path, err := initramfs.Agent(tt.agent)
+			why := ""
+			if err != nil {
+				why = err.Error()
+			}
 			if !strings.Contains(why, tt.want) {
 				t.Errorf("agent(%q) = %q, %q; want the reason to say %q", tt.agent, path, why, tt.want)
 			}

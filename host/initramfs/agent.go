@@ -31,6 +31,24 @@ func FindAgent() (string, error) {
 	return findAgent(self)
 }
 
+// Agent returns the guest agent a run boots, path or (when path is "")
+// FindAgent's, checked to be able to be the guest's /init (CheckStatic).
+// The path is returned with the error when one was found but is unfit.
+// Every failure is bad input.
+func Agent(path string) (string, error) {
+	if path == "" {
+		p, err := FindAgent()
+		if err != nil {
+			return "", err
+		}
+		path = p
+	}
+	if err := CheckStatic(path); err != nil {
+		return path, inputerr.Wrap(err)
+	}
+	return path, nil
+}
+
 // findAgent is FindAgent for the executable at self.
 func findAgent(self string) (string, error) {
 	if p := os.Getenv(AgentEnv); p != "" {

@@ -66,13 +66,8 @@ func (o Options) check() (checked, error) {
 	if c.qemuBin, err = qemu.Find(o.QEMU); err != nil {
 		return c, inputerr.Wrap(err)
 	}
-	if c.agent = o.Agent; c.agent == "" {
-		if c.agent, err = initramfs.FindAgent(); err != nil {
-			return c, err
-		}
-	}
-	if err := initramfs.CheckStatic(c.agent); err != nil {
-		return c, inputerr.Wrap(err)
+	if c.agent, err = initramfs.Agent(o.Agent); err != nil {
+		return c, err
 	}
 	if len(o.Exec) > 0 {
 		if len(o.Cases) > 0 {
